@@ -1,0 +1,5 @@
+import sys
+
+from derive.render import main
+
+sys.exit(main())

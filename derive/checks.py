@@ -1,0 +1,84 @@
+"""Fast checks that ``make derive`` runs before it writes anything.
+
+They guard the generator, not replace the tests: every rewrite agrees with SymPy's raw
+derivative at sample points, every VJP agrees with the numerator-layout Jacobian it stands
+for, and the batched Linear formulas agree with component-wise differentiation. The symbolic
+proofs and the comparisons with torch live in tests/.
+"""
+import sympy as sp
+
+from derive import activations, linear, losses
+from derive.functions import ElementSum
+from derive.symbols import grad, input, result, target
+
+# Away from every kink (ReLU's 0, softplus's 20), where rewrite and raw must agree.
+POINTS = (-3.5, -0.75, 0.5, 2.25, 24.0)
+TOLERANCE = 1e-12
+
+
+class DerivationError(AssertionError):
+    pass
+
+
+def _close(a, b, what):
+    a, b = complex(sp.N(a, 30)), complex(sp.N(b, 30))
+    if abs(a - b) > TOLERANCE * max(1.0, abs(b)):
+        raise DerivationError("{}: {} != {}".format(what, a, b))
+
+
+def check_activation(a):
+    for p in POINTS:
+        at = {input: p, result: a.forward.subs(input, p)}
+        _close(a.derivative.subs(at), a.raw_derivative.subs(input, p), "{} rewrite at {}".format(a.name, p))
+    # grad (a row) times the numerator-layout Jacobian is the elementwise VJP.
+    jacobian, z = a.jacobian(2)
+    if not jacobian.is_diagonal():
+        raise DerivationError("{}: an elementwise Jacobian must be diagonal".format(a.name))
+    g = sp.Matrix([[0.3, -1.7]])
+    row = g * jacobian
+    for j, p in enumerate((POINTS[1], POINTS[3])):
+        at = {input: p, result: a.forward.subs(input, p), grad: g[j]}
+        _close(a.vjp.subs(at), row[j].subs(z[j], p), "{} VJP, column {}".format(a.name, j))
+
+
+def _explicit(symbol, rows, cols):
+    return sp.Matrix(rows, cols, lambda i, j: sp.Symbol("{}_{}{}".format(symbol.name, i, j), real=True))
+
+
+def check_linear(batch=2, n_in=3, n_out=2):
+    sizes = {linear.B: batch, linear.n: n_in, linear.m: n_out}
+    explicit = {s: _explicit(s, *(d.subs(sizes) for d in s.shape))
+                for s in (linear.input, linear.weight, linear.bias, linear.grad)}
+    result_ = explicit[linear.input] * explicit[linear.weight].T + sp.ones(batch, 1) * explicit[linear.bias].T
+    pairing = sum(explicit[linear.grad].multiply_elementwise(result_))
+    for name, formula in linear.vjp().items():
+        symbol = {s.name: s for s in explicit}[name]
+        expected = explicit[symbol].applyfunc(lambda c: sp.diff(pairing, c))
+        sized = {s.subs(sizes): value for s, value in explicit.items()}
+        got = sp.Matrix(formula.subs(sizes).subs(sized).doit())
+        if (got - expected).expand() != sp.zeros(*expected.shape):
+            raise DerivationError("linear dJ/d{}: {} != {}".format(name, got, expected))
+
+
+def check_loss(loss, count=3):
+    ys = sp.symbols("yhat_0:{}".format(count), real=True)
+    ts = sp.symbols("t_0:{}".format(count), real=True)
+    for reduction in losses.REDUCTIONS:
+        scale = loss.scale(reduction, count)
+        total = scale * sum(loss.term.subs({input: y, target: t}) for y, t in zip(ys, ts))
+        at = dict(zip(ys, (0.2, 0.55, 0.9)))
+        at.update(zip(ts, (0.0, 1.0, 0.25)))
+        for y, t in zip(ys, ts):
+            got = loss.gradient(reduction).subs(losses.numel, count).subs({input: y, target: t})
+            _close(got.subs(at), sp.diff(total, y).subs(at), "{} ({}) gradient".format(loss.name, reduction))
+        safe = loss.expression(reduction).subs(losses.numel, count)
+        safe = safe.replace(ElementSum, lambda e: sum(e.subs({input: y, target: t}) for y, t in zip(ys, ts)))
+        _close(safe.subs(at), total.subs(at), "{} ({}) forward".format(loss.name, reduction))
+
+
+def run_all():
+    for a in activations.ACTIVATIONS:
+        check_activation(a)
+    check_linear()
+    for loss in losses.LOSSES:
+        check_loss(loss)

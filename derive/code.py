@@ -1,0 +1,63 @@
+"""The torch side: what templates/layers_body.py.j2 needs, as printed strings."""
+import sympy as sp
+
+from derive import activations, linear, losses, rewrites
+from derive.torch_printer import torch_code
+
+
+def _math(expr):
+    """A one-line plain-text rendering for the comments beside the code."""
+    return sp.sstr(expr)
+
+
+def linear_context():
+    backward = []
+    args = {"input": "grad, weight", "weight": "grad, input", "bias": "grad"}
+    for name, expr in linear.vjp().items():
+        backward.append({"name": name, "args": args[name], "math": _math(expr), "code": torch_code(expr)})
+    return {
+        "doc": "result = input @ weight^T + bias (rows); z = W x + b (columns, the theory)",
+        "forward_math": _math(linear.forward),
+        "forward": torch_code(linear.forward),
+        "backward": backward,
+    }
+
+
+def _rewrite_notes(functions):
+    """The first line of each rewrite's docstring, for the comment above its code."""
+    return [getattr(f, "func", f).__doc__.strip().splitlines()[0] for f in functions]
+
+
+def activation_context(a):
+    return {
+        "notes": _rewrite_notes(a.rewrites + ((rewrites.in_terms_of_result,) if a.backward_in == "result" else ())),
+        "name": a.name,
+        "forward_math": _math(a.forward),
+        "raw_math": _math(a.raw_derivative),
+        "safe_math": _math(a.derivative),
+        "rewritten": a.derivative != a.raw_derivative,
+        "forward": torch_code(a.forward),
+        "backward": torch_code(a.vjp),
+        "saves": repr(a.saves),
+    }
+
+
+def loss_context(loss):
+    return {
+        "notes": _rewrite_notes(loss.forward_rewrites + loss.backward_rewrites),
+        "name": loss.name,
+        "forward_math": _math(loss.expression("mean", safe=False)),
+        "raw_math": _math(loss.scale("mean") * loss.raw_derivative),
+        "safe_math": _math(loss.gradient("mean")),
+        "rewritten": loss.derivative != loss.raw_derivative or loss.safe_term != loss.term,
+        "forward": torch_code(loss.expression("mean")),
+        "backward": torch_code(loss.gradient("mean")),
+    }
+
+
+def context():
+    return {
+        "linear": linear_context(),
+        "activations": [activation_context(a) for a in activations.ACTIVATIONS],
+        "losses": [loss_context(loss) for loss in losses.LOSSES],
+    }

@@ -1,0 +1,83 @@
+"""The losses, each defined once by its elementwise term and an explicit reduction.
+
+A loss over N elements is ``scale * sum_i term(input_i, target_i)``, where input is y_hat:
+- reduction "sum":  scale = 1     (the handout's MSE, ||y_hat - y||^2 for one sample),
+- reduction "mean": scale = 1/N   (the handout's BCE averages the K outputs of one sample;
+  PyTorch's reduction='mean' averages all batch * K elements, which the course compares to).
+
+The sum is linear, so dJ/dinput_i = scale * term'(input_i): SymPy differentiates the term.
+In numerator layout dJ/dy_hat is a row vector, and the batched code holds one such row per
+sample, i.e. an array shaped like y_hat.
+"""
+import functools
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable, Tuple
+
+import sympy as sp
+
+from derive import rewrites
+from derive.functions import ElementSum
+from derive.symbols import input, target
+
+numel = sp.Symbol("numel", integer=True, positive=True)  # N, the number of elements reduced
+
+# PyTorch's BCELoss constants: each log is clamped at -100 (so y_hat in {0, 1} gives a
+# finite loss) and the backward's denominator y_hat (1 - y_hat) at 1e-12.
+BCE_LOG_FLOOR = -100
+BCE_EPS = sp.Rational(1, 10**12)
+
+REDUCTIONS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    term: sp.Expr  # one element's loss, the one definition
+    latex: str
+    forward_rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
+    backward_rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
+
+    @staticmethod
+    def scale(reduction, count=numel):
+        if reduction not in REDUCTIONS:
+            raise ValueError("unknown reduction {!r}; expected one of {}".format(reduction, REDUCTIONS))
+        return sp.S.One if reduction == "sum" else 1 / count
+
+    @cached_property
+    def safe_term(self):
+        t = self.term
+        for rewrite in self.forward_rewrites:
+            t = rewrite(t)
+        return t
+
+    def expression(self, reduction, safe=True):
+        """The scalar loss J over numel elements."""
+        return self.scale(reduction) * ElementSum(self.safe_term if safe else self.term)
+
+    @cached_property
+    def raw_derivative(self):
+        """d term / d input, as SymPy differentiates it (factored: 2 (input - target))."""
+        return sp.factor(sp.diff(self.term, input))
+
+    @cached_property
+    def derivative(self):
+        d = self.raw_derivative
+        for rewrite in self.backward_rewrites:
+            d = rewrite(d)
+        return d
+
+    def gradient(self, reduction):
+        """dJ/dinput_i: the array the course's mse_loss / bce_loss return as dJdy_hat."""
+        return self.scale(reduction) * self.derivative
+
+
+LOSSES = (
+    Loss("mse_loss", (input - target) ** 2, r"\ell_{\mathrm{MSE}}"),
+    Loss("bce_loss", -(target * sp.log(input) + (1 - target) * sp.log(1 - input)),
+         r"\ell_{\mathrm{BCE}}",
+         forward_rewrites=(functools.partial(rewrites.clamp_log, floor=BCE_LOG_FLOOR),),
+         backward_rewrites=(functools.partial(rewrites.clamp_denominator, variable=input, eps=BCE_EPS),)),
+)
+
+BY_NAME = {loss.name: loss for loss in LOSSES}

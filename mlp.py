@@ -1,0 +1,185 @@
+"""The homework's two-layer MLP: Linear_1 -> f -> Linear_2 -> g, with a manual backward.
+
+This file holds only the wiring and the checks on the caller's input. Every forward and
+backward formula comes from generated/layers.py, which `make derive` prints from the SymPy
+definitions in derive/. No autograd is used: the backward pass is the chain of
+vector-Jacobian products, each ``grad`` being dJ/d(that layer's result), one row per sample.
+"""
+import torch
+
+# The generated forward/backward code. The submission's self-contained mlp.py
+# (generated/mlp_standalone.py) has the code itself in place of the next line.
+from generated.layers import *  # noqa: F401,F403  # @inline generated/layers.py
+
+
+def _activation(name, argument):
+    valid = sorted(ACTIVATIONS)  # noqa: F405
+    if name not in ACTIVATIONS:  # noqa: F405
+        raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
+            name, argument, ", ".join(valid)))
+    return ACTIVATIONS[name]  # noqa: F405
+
+
+def _positive_int(value, argument):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("{} must be a positive int, got {!r}".format(argument, value))
+    return value
+
+
+def _same_kind(tensor, reference, what, reference_what):
+    """One dtype and one device for every tensor of a computation, or a clear error."""
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError("{} must be a torch.Tensor, got {}".format(what, type(tensor).__name__))
+    if tensor.dtype != reference.dtype or tensor.device != reference.device:
+        raise ValueError("{} is {} on {} but {} is {} on {}; convert one with .to(...)".format(
+            what, tensor.dtype, tensor.device, reference_what, reference.dtype, reference.device))
+
+
+class MLP:
+    def __init__(
+        self,
+        linear_1_in_features,
+        linear_1_out_features,
+        f_function,
+        linear_2_in_features,
+        linear_2_out_features,
+        g_function
+    ):
+        """
+        Args:
+            linear_1_in_features: the in features of first linear layer
+            linear_1_out_features: the out features of first linear layer
+            linear_2_in_features: the in features of second linear layer
+            linear_2_out_features: the out features of second linear layer
+            f_function: string for the f function: relu | sigmoid | identity | tanh |
+                leaky_relu | softplus | gelu
+            g_function: string for the g function, same choices
+        """
+        for value, argument in ((linear_1_in_features, "linear_1_in_features"),
+                                (linear_1_out_features, "linear_1_out_features"),
+                                (linear_2_in_features, "linear_2_in_features"),
+                                (linear_2_out_features, "linear_2_out_features")):
+            _positive_int(value, argument)
+        if linear_1_out_features != linear_2_in_features:
+            raise ValueError(
+                "linear_1_out_features ({}) must equal linear_2_in_features ({}): the second "
+                "layer reads the first one's output".format(linear_1_out_features, linear_2_in_features))
+        self.f = _activation(f_function, "f_function")
+        self.g = _activation(g_function, "g_function")
+        self.f_function = f_function
+        self.g_function = g_function
+
+        self.parameters = dict(
+            W1=torch.randn(linear_1_out_features, linear_1_in_features),
+            b1=torch.randn(linear_1_out_features),
+            W2=torch.randn(linear_2_out_features, linear_2_in_features),
+            b2=torch.randn(linear_2_out_features),
+        )
+        self.grads = dict(
+            dJdW1=torch.zeros(linear_1_out_features, linear_1_in_features),
+            dJdb1=torch.zeros(linear_1_out_features),
+            dJdW2=torch.zeros(linear_2_out_features, linear_2_in_features),
+            dJdb2=torch.zeros(linear_2_out_features),
+        )
+
+        # put all the cache value you need in self.cache
+        self.cache = dict()
+
+    def forward(self, x):
+        """
+        Args:
+            x: tensor shape (batch_size, linear_1_in_features)
+        """
+        W1, b1, W2, b2 = (self.parameters[k] for k in ("W1", "b1", "W2", "b2"))
+        for name in ("b1", "W2", "b2"):
+            _same_kind(self.parameters[name], W1, "parameters[{!r}]".format(name), "parameters['W1']")
+        _same_kind(x, W1, "x", "the parameters")
+        if x.dim() != 2 or x.shape[1] != W1.shape[1]:
+            raise ValueError("x has shape {} but the network expects (batch_size, {}) "
+                             "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
+
+        z1 = linear_forward(x, W1, b1)  # noqa: F405
+        z2 = self.f["forward"](z1)
+        z3 = linear_forward(z2, W2, b2)  # noqa: F405
+        y_hat = self.g["forward"](z3)
+
+        # Keep only what the backward needs: x and z2 for the weight gradients, and each
+        # activation's input and/or result as its generated backward says ("saves").
+        self.cache = dict(x=x, z2=z2, y_hat_shape=tuple(y_hat.shape))
+        self.cache["f"] = {"input": z1, "result": z2}
+        self.cache["g"] = {"input": z3, "result": y_hat}
+        for key, activation in (("f", self.f), ("g", self.g)):
+            self.cache[key] = {s: self.cache[key][s] for s in activation["saves"]}
+        return y_hat
+
+    def backward(self, dJdy_hat):
+        """
+        Args:
+            dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
+        """
+        if "x" not in self.cache:
+            raise RuntimeError("backward() needs the values of a forward pass: call forward(x) "
+                               "first (clear_grad_and_cache() also empties the cache)")
+        W2 = self.parameters["W2"]
+        _same_kind(dJdy_hat, W2, "dJdy_hat", "the parameters")
+        if tuple(dJdy_hat.shape) != self.cache["y_hat_shape"]:
+            raise ValueError("dJdy_hat has shape {} but y_hat has shape {}".format(
+                tuple(dJdy_hat.shape), self.cache["y_hat_shape"]))
+
+        # Each backward overwrites self.grads with the gradients of this forward pass.
+        dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
+        self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])  # noqa: F405
+        self.grads["dJdb2"] = linear_backward_bias(dJdz3)  # noqa: F405
+        dJdz2 = linear_backward_input(dJdz3, W2)  # noqa: F405
+        dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
+        self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])  # noqa: F405
+        self.grads["dJdb1"] = linear_backward_bias(dJdz1)  # noqa: F405
+        # No gradient for x: nothing upstream of the first layer needs it.
+
+    def clear_grad_and_cache(self):
+        for grad in self.grads:
+            self.grads[grad].zero_()
+        self.cache = dict()
+
+
+def _check_pair(y, y_hat):
+    if not isinstance(y_hat, torch.Tensor):
+        raise TypeError("y_hat must be a torch.Tensor, got {}".format(type(y_hat).__name__))
+    _same_kind(y, y_hat, "y", "y_hat")
+    if y.shape != y_hat.shape:
+        raise ValueError("y has shape {} but y_hat has shape {}: they must be equal".format(
+            tuple(y.shape), tuple(y_hat.shape)))
+
+
+def mse_loss(y, y_hat):
+    """
+    Args:
+        y: the label tensor (batch_size, linear_2_out_features)
+        y_hat: the prediction tensor (batch_size, linear_2_out_features)
+
+    Return:
+        J: scalar of loss
+        dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
+    """
+    _check_pair(y, y_hat)
+    return mse_loss_forward(y_hat, y), mse_loss_backward(y_hat, y)  # noqa: F405
+
+
+def bce_loss(y, y_hat):
+    """
+    Args:
+        y_hat: the prediction tensor, values in [0, 1]
+        y: the label tensor
+
+    Return:
+        loss: scalar of loss
+        dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
+    """
+    _check_pair(y, y_hat)
+    # NaN is neither < 0 nor > 1: it passes and propagates, like every other NaN here.
+    outside = (y_hat < 0) | (y_hat > 1)
+    if bool(outside.any()):
+        raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
+                         "{} values are outside, from {} to {}".format(
+                             int(outside.sum()), y_hat.numel(), float(y_hat.min()), float(y_hat.max())))
+    return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
