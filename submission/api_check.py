@@ -214,6 +214,8 @@ def check_imports(name, src, allowed_third_party):
 
 FOREIGN = object()  # a receiver known not to be a torch object
 FOREIGN_PRODUCING_METHODS = {"numpy", "tolist"}
+NON_TORCH_BUILTINS = {"str", "repr", "len", "int", "float", "list", "dict", "set", "tuple",
+                      "open", "range", "enumerate", "zip", "sorted", "bool", "format"}
 
 
 def _builtin_method_names():
@@ -253,7 +255,7 @@ class _TorchApiChecker(ast.NodeVisitor):
         self.aliases = {}          # local name -> dotted torch path, or FOREIGN
         self.explicit = set()      # torch modules the file imports explicitly
         self.defined = set()       # def/class names and attributes the file assigns
-        self.foreign_vars = set()
+        self.name_scope = {}
         self.call_funcs = set()
         self.allowed_methods = _builtin_method_names()
         for members in self.classes.values():
@@ -265,7 +267,6 @@ class _TorchApiChecker(ast.NodeVisitor):
 
     # ---- pre-pass ----
     def prepare(self, tree):
-        assignments = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
@@ -299,31 +300,67 @@ class _TorchApiChecker(ast.NodeVisitor):
                     for sub in ast.walk(target):
                         if isinstance(sub, ast.Attribute):
                             self.defined.add(sub.attr)
-                        elif isinstance(sub, ast.Name) and node.value is not None:
-                            assignments.append((sub.id, node.value))
-            elif isinstance(node, (ast.For, ast.comprehension)):
-                for sub in ast.walk(node.target):
-                    if isinstance(sub, ast.Name):
-                        assignments.append((sub.id, node.iter))
-            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
-                for sub in ast.walk(node.optional_vars):
-                    if isinstance(sub, ast.Name):
-                        assignments.append((sub.id, node.context_expr))
-        # A variable is foreign when every value assigned to it is (fixpoint).
-        by_var = {}
-        for var, value in assignments:
-            by_var.setdefault(var, []).append(value)
-        changed = True
-        while changed:
-            changed = False
-            for var, values in by_var.items():
-                if var not in self.foreign_vars and all(self.is_foreign(v) for v in values):
-                    self.foreign_vars.add(var)
-                    changed = True
+        self._index_scopes(tree, None)
 
-    def is_foreign(self, node):
+    def _index_scopes(self, scope_node, parent_scope):
+        """Records, per function/module scope, the assignments to plain names in source order,
+        and the scope of every Name node, so that a use can find the value last assigned."""
+        scope = {"parent": parent_scope, "assign": []}
+        todo = list(ast.iter_child_nodes(scope_node))
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                for default in node.args.defaults + node.args.kw_defaults:
+                    if default is not None:
+                        todo.append(default)
+                self._index_scopes(node, scope)
+                continue
+            if isinstance(node, ast.Name):
+                self.name_scope[id(node)] = scope
+            pairs = []
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value = node.value if not isinstance(node, ast.AugAssign) else None
+                pairs = [(t, value) for t in targets]
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                pairs = [(node.target, None)]  # an element of the iterable: unknown
+            elif isinstance(node, ast.comprehension):
+                pairs = [(node.target, None)]
+            elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+                pairs = [(node.optional_vars, None)]
+            elif isinstance(node, ast.NamedExpr):
+                pairs = [(node.target, node.value)]
+            for target, value in pairs:
+                plain = isinstance(target, ast.Name)
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        # tuple unpacking: the parts of a value are unknown, as is a loop element
+                        anchor = node if hasattr(node, "end_lineno") else target
+                        end = (anchor.end_lineno, anchor.end_col_offset)
+                        scope["assign"].append((end, sub.id, value if plain else None))
+            todo.extend(ast.iter_child_nodes(node))
+        scope["assign"].sort(key=lambda item: item[0])
+
+    def _last_value(self, name_node):
+        """The value last assigned to the name before this use: (found, value-or-None)."""
+        scope = self.name_scope.get(id(name_node))
+        pos = (name_node.lineno, name_node.col_offset)
+        while scope is not None:
+            found = None
+            for end, var, value in scope["assign"]:
+                if var == name_node.id and end <= pos:
+                    found = (True, value)
+            if found is None and any(var == name_node.id for _, var, _ in scope["assign"]):
+                found = (True, None)  # assigned later in this scope only (a loop): unknown
+            if found is not None:
+                return found
+            scope = scope["parent"]
+        return False, None
+
+    def is_foreign(self, node, depth=0):
         """True when the expression's value is certainly not a torch object."""
-        while True:
+        while depth < 50:
+            depth += 1
             if isinstance(node, (ast.Constant, ast.JoinedStr, ast.List, ast.Dict, ast.Set,
                                  ast.ListComp, ast.DictComp, ast.SetComp, ast.Tuple, ast.Compare,
                                  ast.BoolOp)):
@@ -331,19 +368,26 @@ class _TorchApiChecker(ast.NodeVisitor):
             if isinstance(node, ast.Call):
                 if isinstance(node.func, ast.Attribute) and node.func.attr in FOREIGN_PRODUCING_METHODS:
                     return True
-                if isinstance(node.func, ast.Name) and node.func.id in ("str", "repr", "len", "int",
-                                                                        "float", "list", "dict",
-                                                                        "set", "tuple", "open",
-                                                                        "range", "enumerate",
-                                                                        "zip", "sorted", "bool"):
+                if isinstance(node.func, ast.Name) and node.func.id in NON_TORCH_BUILTINS:
                     return True
                 node = node.func
             elif isinstance(node, (ast.Attribute, ast.Subscript)):
                 node = node.value
+            elif isinstance(node, ast.BinOp):
+                operands = [o for o in (node.left, node.right) if not isinstance(o, ast.Constant)]
+                return bool(operands) and all(self.is_foreign(o, depth) for o in operands)
+            elif isinstance(node, ast.UnaryOp):
+                node = node.operand
+            elif isinstance(node, ast.IfExp):
+                return self.is_foreign(node.body, depth) and self.is_foreign(node.orelse, depth)
             elif isinstance(node, ast.Name):
-                return self.aliases.get(node.id) is FOREIGN or node.id in self.foreign_vars
+                found, value = self._last_value(node)
+                if found:
+                    return value is not None and self.is_foreign(value, depth)
+                return self.aliases.get(node.id) is FOREIGN
             else:
                 return False
+        return False
 
     # ---- torch namespaces ----
     def module_visible(self, mod):

@@ -1,0 +1,307 @@
+"""Build the course submission zip, and prove it runs before writing it.
+
+    python -m submission.package --netid ab1234 [--mlp generated/mlp_standalone.py]
+        [--gd gd.py] [--pdf theory/build/theory.pdf] [--out dist] [--force]
+
+writes ``<out>/<netid>.zip`` holding exactly ``theory.pdf``, ``mlp.py`` (the self-contained
+file given by ``--mlp``) and ``gd.py`` at its top level. The zip is first built in a temporary
+folder and unpacked into fresh folders, and these checks run on the unpacked files:
+
+1. ``pdf``: theory.pdf starts with ``%PDF``;
+2. ``python37``: mlp.py and gd.py parse with the Python 3.7 grammar (and avoid a few run-time
+   features newer than 3.7);
+3. ``imports``: mlp.py imports only torch and the standard library; gd.py only numpy, torch,
+   torchvision and the standard library;
+4. ``torch171``: every torch name and tensor method they use exists in torch 1.7.1;
+5. ``course tests``: each script in ``submission/course_tests/`` runs as ``python script.py``
+   in a folder holding only the three files and that script, exits 0 and prints only lines
+   that are ``True`` (or ``tensor(True)``, which is what the course's own
+   ``print((a - b).norm() < 1e-3)`` prints), at least one.
+
+Only when all pass is the zip moved into place. Exit status: 0 written, 1 a check failed (no
+zip written), 2 bad input (net id, missing file, existing zip without ``--force``).
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+from submission import api_check
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COURSE_TESTS = os.path.join(REPO, "submission", "course_tests")
+
+ZIP_NAMES = ("theory.pdf", "mlp.py", "gd.py")
+MLP_THIRD_PARTY = {"torch"}
+GD_THIRD_PARTY = {"numpy", "torch", "torchvision"}
+TRUE_LINES = {"True", "tensor(True)"}
+
+# NYU net ids: the holder's initials (2 or 3 lowercase letters) followed by digits.
+NETID_RE = re.compile(r"[a-z]{2,3}[0-9]{1,6}")
+NETID_HELP = ("an NYU net id is 2 or 3 lowercase letters (your initials) followed by digits, "
+              "e.g. ab1234 or abc123")
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Refused before any check ran (exit status 2)."""
+
+
+class CheckFailed(Exception):
+    """A named validation check failed (exit status 1)."""
+
+    def __init__(self, check, details):
+        super().__init__("check '%s' failed" % check)
+        self.check = check
+        self.details = details
+
+
+def validate_netid(netid):
+    """Returns the net id, or raises BadInput saying what a net id looks like."""
+    if netid is None or netid == "":
+        raise BadInput("no net id given: pass --netid (with make: make submission NETID=ab1234); "
+                       + NETID_HELP)
+    if NETID_RE.fullmatch(netid):
+        return netid
+    hint = ""
+    stripped = netid.strip()
+    if stripped.lower().endswith(".zip"):
+        hint = " (give the net id without .zip: the file is named <net id>.zip)"
+    elif stripped != netid:
+        hint = " (it has leading or trailing spaces)"
+    elif NETID_RE.fullmatch(netid.lower()):
+        hint = " (use lowercase: %s)" % netid.lower()
+    elif "@" in netid:
+        hint = " (give the net id, not the e-mail address)"
+    raise BadInput("%r is not a net id%s; %s" % (netid, hint, NETID_HELP))
+
+
+def _read(path, what):
+    if not os.path.isfile(path):
+        raise BadInput("%s not found: %s" % (what, path))
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def write_zip(path, contents):
+    """A deterministic zip: fixed names and order, fixed timestamps, mode 0644."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ZIP_NAMES:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, contents[name])
+
+
+def check_zip_layout(path, contents):
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        if sorted(names) != sorted(ZIP_NAMES):
+            raise CheckFailed("zip layout", "the zip holds %s, expected exactly %s"
+                              % (names, list(ZIP_NAMES)))
+        bad = zf.testzip()
+        if bad is not None:
+            raise CheckFailed("zip layout", "corrupt member %s" % bad)
+        for name in ZIP_NAMES:
+            if zf.read(name) != contents[name]:
+                raise CheckFailed("zip layout", "%s in the zip differs from its source" % name)
+
+
+def static_checks(folder, log):
+    """Runs the checks that need no subprocess on the unpacked files; raises on the first
+    failing check with all of its findings."""
+    with open(os.path.join(folder, "theory.pdf"), "rb") as fh:
+        problems = api_check.check_pdf("theory.pdf", fh.read(8))
+    if problems:
+        raise CheckFailed("pdf", "\n".join(problems))
+    log("check pdf: ok")
+    sources = {}
+    for name in ("mlp.py", "gd.py"):
+        with open(os.path.join(folder, name), "rb") as fh:
+            raw = fh.read()
+        try:
+            sources[name] = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckFailed("python37", "%s is not UTF-8: %s" % (name, exc))
+    problems = []
+    for name, src in sources.items():
+        problems += api_check.check_python37(name, src)
+    if problems:
+        raise CheckFailed("python37", "\n".join(problems))
+    log("check python37: ok")
+    problems = (api_check.check_imports("mlp.py", sources["mlp.py"], MLP_THIRD_PARTY)
+                + api_check.check_imports("gd.py", sources["gd.py"], GD_THIRD_PARTY))
+    if problems:
+        raise CheckFailed("imports", "\n".join(problems))
+    log("check imports: ok")
+    problems = []
+    for name, src in sources.items():
+        problems += api_check.check_torch_api(name, src)
+    if problems:
+        raise CheckFailed("torch171", "\n".join(problems))
+    log("check torch171: ok")
+
+
+def _clean_env():
+    env = dict(os.environ)
+    for var in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PYTHONSAFEPATH"):
+        env.pop(var, None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_script(script, zip_path, python, timeout):
+    """Unpacks the zip into a fresh folder, adds the script, runs `python script.py` there.
+
+    Returns (script name, problem or None, stdout, stderr, seconds)."""
+    name = os.path.basename(script)
+    with tempfile.TemporaryDirectory(prefix="course-test-") as folder:
+        with zipfile.ZipFile(zip_path) as zf:
+            zf.extractall(folder)
+        shutil.copyfile(script, os.path.join(folder, name))
+        start = datetime.datetime.now()
+        try:
+            proc = subprocess.run([python, name], cwd=folder, env=_clean_env(),
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            return name, "timed out after %ss" % timeout, out, err, timeout
+        seconds = (datetime.datetime.now() - start).total_seconds()
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0:
+        problem = "exit status %d" % proc.returncode
+    elif not lines:
+        problem = "printed nothing"
+    else:
+        bad = [(i + 1, line) for i, line in enumerate(lines) if line.strip() not in TRUE_LINES]
+        problem = None
+        if bad:
+            problem = "line %d printed %r (every line must be True); %d of %d lines not True" % (
+                bad[0][0], bad[0][1], len(bad), len(lines))
+    return name, problem, proc.stdout, proc.stderr, seconds
+
+
+def course_tests(zip_path, tests_dir, python, timeout, jobs, log):
+    scripts = sorted(os.path.join(tests_dir, n) for n in os.listdir(tests_dir)
+                     if n.endswith(".py") and not n.startswith("_"))
+    if not scripts:
+        raise CheckFailed("course tests", "no test scripts in %s" % tests_dir)
+    failures = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(run_script, s, zip_path, python, timeout) for s in scripts]
+        for future in futures:
+            name, problem, out, err, seconds = future.result()
+            if problem is None:
+                log("check course tests: %s ok (%d lines True, %.1fs)"
+                    % (name, len(out.splitlines()), seconds))
+            else:
+                failures.append(_describe_failure(name, problem, out, err))
+    if failures:
+        raise CheckFailed("course tests", "\n\n".join(failures))
+
+
+def _tail(text, lines=25):
+    parts = text.rstrip().splitlines()
+    if len(parts) > lines:
+        parts = ["... (%d lines before)" % (len(parts) - lines)] + parts[-lines:]
+    return "\n".join("    " + p for p in parts) if parts else "    (empty)"
+
+
+def _describe_failure(name, problem, out, err):
+    return "%s: %s\n  stdout:\n%s\n  stderr:\n%s" % (name, problem, _tail(out), _tail(err))
+
+
+def build(args, log=print):
+    """Validates and writes the zip; returns its path. Raises BadInput or CheckFailed."""
+    netid = validate_netid(args.netid)
+    out_dir = os.path.abspath(args.out)
+    target = os.path.join(out_dir, netid + ".zip")
+    if os.path.exists(target) and not args.force:
+        raise BadInput("%s already exists; not overwriting it. Pass --force to replace it (the "
+                       "old zip is kept as a timestamped backup next to it)" % target)
+    contents = {
+        "theory.pdf": _read(args.pdf, "theory.pdf (--pdf; build it with `make theory`)"),
+        "mlp.py": _read(args.mlp, "the self-contained mlp.py (--mlp; render it with `make derive`)"),
+        "gd.py": _read(args.gd, "gd.py (--gd)"),
+    }
+    if not os.path.isdir(args.tests_dir):
+        raise BadInput("course test folder not found: %s" % args.tests_dir)
+    with tempfile.TemporaryDirectory(prefix="submission-") as work:
+        zip_path = os.path.join(work, netid + ".zip")
+        write_zip(zip_path, contents)
+        check_zip_layout(zip_path, contents)
+        log("check zip layout: ok (%s)" % ", ".join(ZIP_NAMES))
+        unpacked = os.path.join(work, "unpacked")
+        with zipfile.ZipFile(zip_path) as zf:
+            zf.extractall(unpacked)
+        static_checks(unpacked, log)
+        course_tests(zip_path, args.tests_dir, args.python, args.timeout, args.jobs, log)
+        os.makedirs(out_dir, exist_ok=True)
+        partial = os.path.join(out_dir, ".%s.zip.partial" % netid)
+        shutil.copyfile(zip_path, partial)
+        try:
+            if os.path.exists(target):
+                stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+                backup = os.path.join(out_dir, "%s.zip.%s.bak" % (netid, stamp))
+                os.replace(target, backup)
+                log("--force: kept the previous zip as %s" % backup)
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+    return target
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m submission.package",
+        description="Validate and write <out>/<netid>.zip with theory.pdf, mlp.py and gd.py.")
+    parser.add_argument("--netid", help="your NYU net id, e.g. ab1234 (names the zip)")
+    parser.add_argument("--mlp", default=os.path.join(REPO, "generated", "mlp_standalone.py"),
+                        help="the self-contained mlp.py to submit (default: %(default)s)")
+    parser.add_argument("--gd", default=os.path.join(REPO, "gd.py"),
+                        help="gd.py to submit (default: %(default)s)")
+    parser.add_argument("--pdf", default=os.path.join(REPO, "theory", "build", "theory.pdf"),
+                        help="theory.pdf to submit (default: %(default)s)")
+    parser.add_argument("--out", default=os.path.join(REPO, "dist"),
+                        help="folder for the zip (default: %(default)s)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing zip (the old one is kept as a backup)")
+    parser.add_argument("--tests-dir", default=COURSE_TESTS,
+                        help="course-style test scripts to run (default: %(default)s)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter that runs the test scripts (default: this one)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds each test script may take (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
+                        help="test scripts run at once (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        target = build(args)
+    except BadInput as exc:
+        print("submission: refused: %s" % exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CheckFailed as exc:
+        print("submission: check '%s' failed; no zip written.\n%s" % (exc.check, exc.details),
+              file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    print("submission: wrote %s (%s)" % (target, ", ".join(ZIP_NAMES)))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
