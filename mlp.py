@@ -93,7 +93,7 @@ class MLP:
         W1, b1, W2, b2 = (self.parameters[k] for k in ("W1", "b1", "W2", "b2"))
         for name in ("b1", "W2", "b2"):
             _same_kind(self.parameters[name], W1, "parameters[{!r}]".format(name), "parameters['W1']")
-        _same_kind(x, W1, "x", "the parameters")
+        _same_kind(x, W1, "x", "parameters['W1']")
         if x.dim() != 2 or x.shape[1] != W1.shape[1]:
             raise ValueError("x has shape {} but the network expects (batch_size, {}) "
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
@@ -121,7 +121,7 @@ class MLP:
             raise RuntimeError("backward() needs the values of a forward pass: call forward(x) "
                                "first (clear_grad_and_cache() also empties the cache)")
         W2 = self.parameters["W2"]
-        _same_kind(dJdy_hat, W2, "dJdy_hat", "the parameters")
+        _same_kind(dJdy_hat, W2, "dJdy_hat", "parameters['W2']")
         if tuple(dJdy_hat.shape) != self.cache["y_hat_shape"]:
             raise ValueError("dJdy_hat has shape {} but y_hat has shape {}".format(
                 tuple(dJdy_hat.shape), self.cache["y_hat_shape"]))

@@ -42,7 +42,7 @@ class Loss:
     def scale(reduction, count=numel):
         if reduction not in REDUCTIONS:
             raise ValueError("unknown reduction {!r}; expected one of {}".format(reduction, REDUCTIONS))
-        return sp.S.One if reduction == "sum" else 1 / count
+        return sp.S.One if reduction == "sum" else sp.S.One / count
 
     @cached_property
     def safe_term(self):

@@ -42,7 +42,11 @@ def in_terms_of_result(derivative, forward):
     direct = derivative.subs(forward, result)
     if input not in direct.free_symbols:
         return _simplest(direct)
-    for inverse in sp.solve(sp.Eq(result, forward), input):
+    try:
+        inverses = sp.solve(sp.Eq(result, forward), input)
+    except NotImplementedError:  # SymPy cannot invert the forward
+        inverses = []
+    for inverse in inverses:
         candidate = sp.simplify(derivative.subs(input, inverse))
         if input not in candidate.free_symbols:
             return _simplest(candidate)
