@@ -1,0 +1,68 @@
+"""generated/ is exactly what `make derive` writes, and the standalone submission file
+behaves exactly as the repository's mlp.py."""
+import ast
+import importlib.util
+import pathlib
+
+import pytest
+import torch
+
+import mlp
+from derive import render
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_generated_is_not_stale():
+    files = render.render()
+    stale = [t for t, text in files.items()
+             if not (render.GENERATED / t).exists() or (render.GENERATED / t).read_text() != text]
+    assert not stale, "generated/ is stale ({}): run `make derive` and commit generated/".format(", ".join(stale))
+
+
+def test_every_generated_file_is_rendered_and_marked():
+    rendered = set(render.render())
+    on_disk = {str(p.relative_to(render.GENERATED)) for p in render.GENERATED.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    assert on_disk == rendered, "files in generated/ that `make derive` does not write: {}".format(on_disk - rendered)
+    for target in rendered:
+        first = (render.GENERATED / target).read_text().splitlines()[0]
+        assert "@generated" in first and "make derive" in first and "templates/" in first, target
+
+
+def test_rendering_twice_gives_the_same_bytes():
+    assert render.render() == render.render()
+
+
+def _standalone():
+    spec = importlib.util.spec_from_file_location("mlp_standalone", ROOT / "generated" / "mlp_standalone.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_standalone_imports_only_torch_and_the_standard_library():
+    tree = ast.parse((ROOT / "generated" / "mlp_standalone.py").read_text(), feature_version=(3, 7))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"torch"}
+
+
+@pytest.mark.parametrize("f,g,loss", [("relu", "identity", "mse_loss"), ("sigmoid", "sigmoid", "bce_loss"),
+                                      ("gelu", "tanh", "mse_loss"), ("softplus", "leaky_relu", "mse_loss")])
+def test_standalone_behaves_exactly_as_mlp(f, g, loss):
+    standalone = _standalone()
+    outputs = []
+    for module in (mlp, standalone):
+        torch.manual_seed(5)
+        net = module.MLP(4, 6, f, 6, 3, g)
+        x = torch.randn(8, 4)
+        y = (torch.rand(8, 3) < 0.5) * 1.0
+        y_hat = net.forward(x)
+        J, dJdy_hat = getattr(module, loss)(y, y_hat)
+        net.backward(dJdy_hat)
+        outputs.append([y_hat, J, dJdy_hat] + [net.grads[k] for k in sorted(net.grads)])
+    for ours, theirs in zip(*outputs):
+        assert torch.equal(ours, theirs)
+    with pytest.raises(ValueError, match="expected one of"):
+        standalone.MLP(1, 1, "swish", 1, 1, "relu")

@@ -1,0 +1,138 @@
+"""Each generated layer function against torch autograd, and SymPy's numerator-layout
+Jacobians against torch.autograd.functional.jacobian."""
+import pytest
+import sympy as sp
+import torch
+import torch.nn.functional as F
+
+from autograd_reference import TORCH_ACTIVATIONS, assert_close, compare_activation
+from derive import activations, linear, losses
+from derive.symbols import input as z_symbol
+from generated import layers
+
+NAMES = [a.name for a in activations.ACTIVATIONS]
+EXTREMES = [-1e4, -88.8, -30.0, -20.0, -1.0, -1e-7, 0.0, 0.0, 1e-7, 1.0, 19.999, 20.0, 20.001, 30.0, 88.8, 1e4]
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_random(name, dtype):
+    compare_activation(name, torch.randn(7, 5, generator=torch.Generator().manual_seed(3)).to(dtype) * 4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_extremes(name, dtype):
+    compare_activation(name, torch.tensor([EXTREMES], dtype=dtype))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_width_one(name, dtype):
+    compare_activation(name, torch.tensor([[0.3]], dtype=dtype))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_nan_propagates(name):
+    z = torch.tensor([[float("nan"), 1.0]], dtype=torch.float64)
+    a = layers.ACTIVATIONS[name]
+    result = a["forward"](z)
+    assert torch.isnan(result[0, 0]) and torch.isnan(TORCH_ACTIVATIONS[name](z)[0, 0])
+    saved = {"input": z, "result": result}
+    grad = torch.tensor([[float("nan"), 1.0]], dtype=torch.float64)
+    assert torch.isnan(a["backward"](grad, **{k: saved[k] for k in a["saves"]})[0, 0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kink_values_match_torch_exactly(name):
+    """At 0 (ReLU's kink) and 20 (softplus's threshold), what autograd gives to the last few
+    ulps: the branch taken is the same (a wrong branch at 20 is off by 2e-9)."""
+    z = torch.tensor([0.0, 20.0, -0.0], dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        TORCH_ACTIVATIONS[name](z).backward(torch.ones(3, dtype=torch.float64))
+    a = layers.ACTIVATIONS[name]
+    zd = z.detach()
+    ours = a["backward"](torch.ones(3, dtype=torch.float64), **{k: {"input": zd, "result": a["forward"](zd)}[k]
+                                                                for k in a["saves"]})
+    assert torch.allclose(ours, z.grad, rtol=1e-14, atol=0), (ours, z.grad)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sympy_jacobian_equals_torch_jacobian(name):
+    """The raw SymPy Jacobian, numerator layout (a row per output), at random points."""
+    a = activations.BY_NAME[name]
+    jacobian, z = a.jacobian(3)
+    point = [-1.3, 0.4, 2.2]
+    ours = torch.tensor(jacobian.subs(dict(zip(z, point))).evalf().tolist(), dtype=torch.float64)
+    theirs = torch.autograd.functional.jacobian(TORCH_ACTIVATIONS[name], torch.tensor(point, dtype=torch.float64))
+    assert torch.allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_jacobian_numerator_layout_equals_torch():
+    """dz/dx for z = W x + b is W (m x n, a row per output), as torch's jacobian lays it."""
+    W = torch.randn(3, 4, dtype=torch.float64)
+    b = torch.randn(3, dtype=torch.float64)
+    theirs = torch.autograd.functional.jacobian(lambda x: W @ x + b, torch.randn(4, dtype=torch.float64))
+    jac = linear.per_sample()["jacobian"]
+    sizes = {linear.m: 3, linear.n: 4}
+    ours = torch.tensor(sp.Matrix(jac.subs(sizes).subs({linear.W.subs(sizes): sp.Matrix(W.tolist())}).doit())
+                        .evalf().tolist(), dtype=torch.float64)
+    assert torch.allclose(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (5, 3, 2), (64, 30, 7)])
+def test_linear_layer(dtype, shape):
+    batch, n_in, n_out = shape
+    gen = torch.Generator().manual_seed(1)
+    x, W, b = (torch.randn(*s, generator=gen, dtype=dtype) for s in ((batch, n_in), (n_out, n_in), (n_out,)))
+    grad = torch.randn(batch, n_out, generator=gen, dtype=dtype)
+    leaves = [t.clone().requires_grad_() for t in (x, W, b)]
+    with torch.enable_grad():
+        ref = F.linear(*leaves)
+        ref.backward(grad)
+    assert_close(layers.linear_forward(x, W, b), ref.detach(), "linear forward")
+    assert_close(layers.linear_backward_input(grad, W), leaves[0].grad, "dJ/dinput")
+    assert_close(layers.linear_backward_weight(grad, x), leaves[1].grad, "dJ/dweight")
+    assert_close(layers.linear_backward_bias(grad), leaves[2].grad, "dJ/dbias")
+
+
+LOSS_CASES = [
+    ("mse", torch.randn(6, 4), torch.randn(6, 4)),
+    ("mse", torch.tensor([[1e4, -1e4]]), torch.tensor([[-1e4, 0.0]])),
+    ("bce", torch.rand(6, 4), (torch.rand(6, 4) < 0.5) * 1.0),
+    ("bce", torch.tensor([[0.0, 1.0, 0.0, 1.0, 1e-30, 1 - 1e-7]]), torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0, 0.0]])),
+    ("bce", torch.tensor([[0.3]]), torch.tensor([[0.25]])),  # soft targets are allowed
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(len(LOSS_CASES)))
+def test_loss(case, dtype):
+    kind, y_hat, y = LOSS_CASES[case]
+    y_hat, y = y_hat.to(dtype), y.to(dtype)
+    forward = {"mse": layers.mse_loss_forward, "bce": layers.bce_loss_forward}[kind]
+    backward = {"mse": layers.mse_loss_backward, "bce": layers.bce_loss_backward}[kind]
+    torch_loss = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}[kind]
+    leaf = y_hat.clone().requires_grad_()
+    with torch.enable_grad():
+        ref = torch_loss(leaf, y)
+        ref.backward()
+    assert_close(forward(y_hat, y), ref.detach(), kind + " forward")
+    assert_close(backward(y_hat, y), leaf.grad, kind + " backward")
+    assert torch.isfinite(forward(y_hat, y)) and torch.isfinite(backward(y_hat, y)).all()
+
+
+def test_loss_reductions_are_one_expression():
+    """The handout's per-sample losses and PyTorch's mean come from the same expression."""
+    K = 3
+    ys, ts = sp.symbols("yhat_0:3"), sp.symbols("t_0:3")
+    mse = losses.BY_NAME["mse_loss"]
+    handout = mse.expression("sum", safe=False).subs(losses.numel, K).doit()
+    handout = handout.replace(lambda e: e.func.__name__ == "ElementSum",
+                              lambda e: sum(e.args[0].subs({z_symbol: y, losses.target: t}) for y, t in zip(ys, ts)))
+    assert sp.expand(handout - sum((y - t) ** 2 for y, t in zip(ys, ts))) == 0
+    assert losses.Loss.scale("mean", K) == sp.Rational(1, K)
+    with pytest.raises(ValueError, match="reduction"):
+        losses.Loss.scale("none")
