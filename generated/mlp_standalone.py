@@ -55,8 +55,9 @@ def identity_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # relu: result = Max(0, input)
 # f' as SymPy derives it: Heaviside(input)
-# f' as evaluated:       Piecewise((1, input > 0), (0, True))
+# f' as evaluated:       Piecewise((1, result > 0), (0, True))
 #   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
+#   rewrite: Piecewise conditions on input -> the same conditions on result (same truth set).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -65,14 +66,15 @@ def relu_forward(input):
 
 
 def relu_backward(grad, input=None, result=None):
-    return grad*(input > 0)
+    return grad*(result > 0)
 
 
 # ---------------------------------------------------------------------------------------------
 # scaled_relu: result = 5*Max(0, input)
 # f' as SymPy derives it: 5*Heaviside(input)
-# f' as evaluated:       5*Piecewise((1, input > 0), (0, True))
+# f' as evaluated:       Piecewise((5, result > 0), (0, True))
 #   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
+#   rewrite: Piecewise conditions on input -> the same conditions on result (same truth set).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -81,7 +83,7 @@ def scaled_relu_forward(input):
 
 
 def scaled_relu_backward(grad, input=None, result=None):
-    return 5*grad*(input > 0)
+    return 5*grad*(result > 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +121,8 @@ def tanh_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # leaky_relu: result = Piecewise((input, input > 0), (input/100, True))
 # f' as SymPy derives it: Piecewise((1, input > 0), (1/100, True))
+# f' as evaluated:       Piecewise((1, result > 0), (1/100, True))
+#   rewrite: Piecewise conditions on input -> the same conditions on result (same truth set).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -127,7 +131,7 @@ def leaky_relu_forward(input):
 
 
 def leaky_relu_backward(grad, input=None, result=None):
-    return torch.where(input > 0, grad, 0.01*grad)
+    return torch.where(result > 0, grad, 0.01*grad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,11 +167,11 @@ def gelu_backward(grad, input=None, result=None):
 # Each activation's forward, backward, and what the backward needs from the forward pass.
 ACTIVATIONS = {
     "identity": {"forward": identity_forward, "backward": identity_backward, "saves": ()},
-    "relu": {"forward": relu_forward, "backward": relu_backward, "saves": ('input',)},
-    "scaled_relu": {"forward": scaled_relu_forward, "backward": scaled_relu_backward, "saves": ('input',)},
+    "relu": {"forward": relu_forward, "backward": relu_backward, "saves": ('result',)},
+    "scaled_relu": {"forward": scaled_relu_forward, "backward": scaled_relu_backward, "saves": ('result',)},
     "sigmoid": {"forward": sigmoid_forward, "backward": sigmoid_backward, "saves": ('result',)},
     "tanh": {"forward": tanh_forward, "backward": tanh_backward, "saves": ('result',)},
-    "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('input',)},
+    "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('result',)},
     "softplus": {"forward": softplus_forward, "backward": softplus_backward, "saves": ('input',)},
     "gelu": {"forward": gelu_forward, "backward": gelu_backward, "saves": ('input',)},
 }
