@@ -1,0 +1,393 @@
+"""Runs every benchmark, prints the table and writes BENCHMARKS.md at the repository root."""
+import argparse
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils import benchmark
+
+from benchmarks import memory, paths
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "BENCHMARKS.md"
+
+# name -> (batch, in_features, hidden, out_features)
+SIZES = {
+    "homework": (10, 2, 20, 5),
+    "mid": (256, 784, 256, 10),
+    "large": (1024, 1024, 1024, 1000),
+}
+# Seconds of timing per measurement and round; rounds are interleaved across the methods, so
+# slow drifts of the machine hit every method alike, and their blocks are merged.
+MIN_RUN_TIME = {"homework": 0.4, "mid": 0.4, "large": 1.2}
+ROUNDS = 3
+# Targets, as median ratios (<=).
+GENERATED_VS_AUTOGRAD = {"homework": 0.40, "mid": 0.95, "large": 1.00}
+GENERATED_VS_FLOOR = {"large": 1.10}
+DERIVE_SECONDS = 3.0
+GD_VS_PLAIN = 1.15
+
+METHODS = ("generated", "autograd", "torch.func", "floor")
+_STEPS = {"generated": paths.generated_step, "autograd": paths.autograd_step,
+          "torch.func": paths.func_step, "floor": paths.floor_step}
+
+
+@dataclass
+class Target:
+    what: str
+    measured: str
+    limit: str
+    met: object  # True, False, or None when it could not be measured
+
+    @property
+    def status(self):
+        return {True: "met", False: "missed", None: "not measured"}[self.met]
+
+
+@dataclass
+class Results:
+    timing: list = field(default_factory=list)  # dicts, one per size x pair
+    memory: list = field(default_factory=list)
+    derive: dict = field(default_factory=dict)
+    gd: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)
+    compare: str = ""
+
+
+def _fmt_time(seconds):
+    if seconds is None:
+        return "n/a"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return "{:.3g} {}".format(seconds / scale, unit)
+    return "{:.3g} ns".format(seconds * 1e9)
+
+
+def _fmt_bytes(n):
+    for unit, scale in (("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= scale:
+            return "{:.2f} {}".format(n / scale, unit)
+    return "{} B".format(n)
+
+
+def _mark(met):
+    return {True: "met", False: "MISSED", None: "n/a"}[met]
+
+
+# ---------------------------------------------------------------------------------------------
+# MLP timing and memory
+# ---------------------------------------------------------------------------------------------
+
+def _timer(step, size, shape, pair, method, threads):
+    f, g, loss = pair
+    return benchmark.Timer(
+        stmt="step()", globals={"step": step}, num_threads=threads,
+        label="MLP forward + loss + backward (float32)",
+        sub_label="{} {} {}/{} {}".format(size, shape, f, g, loss.upper()),
+        description=method)
+
+
+def time_mlp(sizes=SIZES, pairs=paths.PAIRS, min_run_time=MIN_RUN_TIME, rounds=ROUNDS,
+             threads=None, check=True):
+    """Median seconds per step for every size x pair x method; returns (rows, measurements).
+    With ``check``, the three paths' gradients are first compared (same weights, same data)."""
+    threads = threads or torch.get_num_threads()
+    timers = {}
+    for size, shape in sizes.items():
+        for pair in pairs:
+            case = paths.make_case(shape, *pair)
+            if check:
+                _check_gradients(case)
+            for method in METHODS:
+                if method == "floor" and pair != pairs[0]:
+                    continue  # the floor depends on the shape only
+                step = _STEPS[method](case)
+                for _ in range(3):  # warm-up: allocator, lazy init
+                    step()
+                timers[size, pair, method] = _timer(step, size, shape, pair, method, threads)
+    measured = {key: [] for key in timers}
+    for _ in range(rounds):
+        for key, timer in timers.items():
+            measured[key].append(timer.blocked_autorange(min_run_time=min_run_time[key[0]]))
+    merged = {key: benchmark.Measurement.merge(ms)[0] for key, ms in measured.items()}
+    rows = []
+    for size, shape in sizes.items():
+        floor = merged[size, pairs[0], "floor"].median
+        for pair in pairs:
+            t = {m: merged[size, pair, m].median for m in METHODS if m != "floor"}
+            t["floor"] = floor
+            rows.append({
+                "size": size, "shape": shape, "pair": pair, "seconds": t,
+                "gen/autograd": t["generated"] / t["autograd"],
+                "gen/floor": t["generated"] / floor,
+                "func/autograd": t["torch.func"] / t["autograd"],
+            })
+    return rows, list(merged.values())
+
+
+def _check_gradients(case):
+    grads = paths.gradients(case)
+    ref = grads["autograd"]
+    for name in ("generated", "func"):
+        for a, b in zip(grads[name], ref):
+            if not torch.allclose(a, b, rtol=1e-3, atol=1e-5):
+                raise AssertionError("{} gradients differ from autograd's for {} {}".format(
+                    name, case.shape, (case.f, case.g, case.loss)))
+
+
+def measure_memory(sizes=SIZES, pairs=paths.PAIRS):
+    rows = []
+    for size, shape in sizes.items():
+        for pair in pairs:
+            case = paths.make_case(shape, *pair)
+            kept = memory.generated_kept_bytes(case.net, case.x)
+            saved = memory.autograd_kept_bytes(case.seq, case.x)
+            rows.append({"size": size, "shape": shape, "pair": pair,
+                         "generated": kept, "autograd": saved})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# make derive, gd.py
+# ---------------------------------------------------------------------------------------------
+
+def time_derive(runs=3):
+    """Wall time of a cold `python -m derive --check` subprocess (imports included)."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    times, codes, last_error = [], [], ""
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "derive", "--check"], cwd=str(ROOT), env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        times.append(time.perf_counter() - start)
+        codes.append(proc.returncode)
+        if proc.returncode:
+            lines = proc.stderr.strip().splitlines()
+            last_error = lines[-1] if lines else "exit code {}".format(proc.returncode)
+    return {"median": statistics.median(times), "times": times, "codes": codes, "error": last_error}
+
+
+def time_gd(iterations=24, repeats=3, min_run_time=1.0):
+    """gd.gradient_descent's seconds per iteration against one plain forward + backward
+    (gradient with respect to the image, model in eval mode) of the bundled model."""
+    try:
+        import numpy as np
+        import gd
+        model, meta = gd.load_bundled(device="cpu")
+    except Exception as error:  # gd.py or its model missing or broken
+        return {"error": "{}: {}".format(type(error).__name__, error)}
+    size = meta["size"]
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, size, size, generator=gen)
+
+    def loss(out):
+        return out[0, 0].mean()
+
+    model.eval()
+    x = image.clone().requires_grad_(True)
+
+    def plain():
+        torch.autograd.grad(loss(model(x)), x)
+
+    flags = [p.requires_grad for p in model.parameters()]
+    timer = benchmark.Timer(stmt="plain()", globals={"plain": plain}, num_threads=torch.get_num_threads())
+    per_iteration, plain_runs = [], []
+    try:
+        np.random.seed(0)
+        gd.gradient_descent(image, model, loss, iterations=4)  # warm-up
+        for _ in range(repeats):  # interleaved, so that the load of the machine hits both alike
+            start = time.perf_counter()
+            gd.gradient_descent(image, model, loss, iterations=iterations)
+            per_iteration.append((time.perf_counter() - start) / iterations)
+            for p in model.parameters():  # as gradient_descent: the gradient of the image only
+                p.requires_grad_(False)
+            model.eval()
+            plain_runs.append(timer.blocked_autorange(min_run_time=min_run_time / repeats))
+            for p, flag in zip(model.parameters(), flags):
+                p.requires_grad_(flag)
+    except Exception as error:
+        return {"error": "gradient_descent failed: {}: {}".format(type(error).__name__, error)}
+    m = benchmark.Measurement.merge(plain_runs)[0]
+    return {"per_iteration": statistics.median(per_iteration), "plain": m.median,
+            "size": size, "iterations": iterations, "repeats": repeats}
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets and the report
+# ---------------------------------------------------------------------------------------------
+
+def targets(results):
+    out = []
+    for row in results.timing:
+        pair = "{}/{} {}".format(*row["pair"][:2], row["pair"][2].upper())
+        limit = GENERATED_VS_AUTOGRAD.get(row["size"])
+        if limit is not None:
+            out.append(Target("generated / autograd, {} {}".format(row["size"], pair),
+                              "{:.3f}".format(row["gen/autograd"]), "<= {:.2f}".format(limit),
+                              row["gen/autograd"] <= limit))
+        limit = GENERATED_VS_FLOOR.get(row["size"])
+        if limit is not None:
+            out.append(Target("generated / floor, {} {}".format(row["size"], pair),
+                              "{:.3f}".format(row["gen/floor"]), "<= {:.2f}".format(limit),
+                              row["gen/floor"] <= limit))
+    for row in results.memory:
+        pair = "{}/{}".format(*row["pair"][:2])
+        out.append(Target("kept bytes <= autograd's saved bytes, {} {}".format(row["size"], pair),
+                          "{} vs {}".format(_fmt_bytes(row["generated"]), _fmt_bytes(row["autograd"])),
+                          "<= 1.00x", row["generated"] <= row["autograd"]))
+    d = results.derive
+    if d:
+        ok = all(c == 0 for c in d["codes"])
+        out.append(Target("`make derive` cold (python -m derive --check), median of {}".format(len(d["times"])),
+                          "{:.2f} s".format(d["median"]) + ("" if ok else " (exit {})".format(d["codes"])),
+                          "<= {:.1f} s".format(DERIVE_SECONDS),
+                          (d["median"] <= DERIVE_SECONDS) if ok else None))
+    g = results.gd
+    if g:
+        if "error" in g:
+            out.append(Target("gd.py iteration / plain forward + backward", "not measured", 
+                              "<= {:.2f}x".format(GD_VS_PLAIN), None))
+        else:
+            ratio = g["per_iteration"] / g["plain"]
+            out.append(Target("gd.py iteration / plain forward + backward",
+                              "{:.2f}x".format(ratio), "<= {:.2f}x".format(GD_VS_PLAIN),
+                              ratio <= GD_VS_PLAIN))
+    return out
+
+
+def machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = "load average {:.2f} at the end of the run".format(os.getloadavg()[0]) \
+        if hasattr(os, "getloadavg") else "load average unknown"
+    return ("{} ({} logical cores); torch {}, {} threads; Python {}; {}; {}".format(
+        cpu, os.cpu_count(), torch.__version__, torch.get_num_threads(),
+        platform.python_version(), platform.platform(), load))
+
+
+def timing_table(rows):
+    lines = ["| size (batch, in, hidden, out) | f/g, loss | generated | autograd | torch.func | "
+             "floor (5 mm) | generated / autograd | target | generated / floor | target | "
+             "torch.func / autograd |",
+             "|---|---|--:|--:|--:|--:|--:|---|--:|---|--:|"]
+    for r in rows:
+        t = r["seconds"]
+        lim_a = GENERATED_VS_AUTOGRAD.get(r["size"])
+        lim_f = GENERATED_VS_FLOOR.get(r["size"])
+        lines.append("| {} {} | {}/{} {} | {} | {} | {} | {} | {:.3f} | {} | {:.3f} | {} | {:.3f} |".format(
+            r["size"], r["shape"], r["pair"][0], r["pair"][1], r["pair"][2].upper(),
+            _fmt_time(t["generated"]), _fmt_time(t["autograd"]), _fmt_time(t["torch.func"]),
+            _fmt_time(t["floor"]), r["gen/autograd"],
+            "<= {:.2f} {}".format(lim_a, _mark(r["gen/autograd"] <= lim_a)) if lim_a else "-",
+            r["gen/floor"],
+            "<= {:.2f} {}".format(lim_f, _mark(r["gen/floor"] <= lim_f)) if lim_f else "-",
+            r["func/autograd"]))
+    return lines
+
+
+def memory_table(rows):
+    lines = ["| size | f/g | generated keeps (mlp.MLP.cache) | autograd saves | generated / autograd | target |",
+             "|---|---|--:|--:|--:|---|"]
+    for r in rows:
+        ratio = r["generated"] / r["autograd"] if r["autograd"] else float("nan")
+        lines.append("| {} {} | {}/{} | {} | {} | {:.2f} | <= 1.00 {} |".format(
+            r["size"], r["shape"], r["pair"][0], r["pair"][1], _fmt_bytes(r["generated"]),
+            _fmt_bytes(r["autograd"]), ratio, _mark(r["generated"] <= r["autograd"])))
+    return lines
+
+
+def render(results, machine_line, seconds):
+    out = ["# Benchmarks", "",
+           "Written by `make bench` (`python -m benchmarks`); do not edit by hand. Figures are "
+           "medians of `torch.utils.benchmark` blocked_autorange measurements ({} interleaved rounds "
+           "per method, merged); ratios are ratios of those medians, all from one run.".format(ROUNDS),
+           "", "Machine: " + machine_line, "", "Whole run: {:.0f} s.".format(seconds), "",
+           "## Targets", "", "| target | measured | limit | status |", "|---|---|---|---|"]
+    out += ["| {} | {} | {} | {} |".format(t.what, t.measured, t.limit, t.status) for t in results.targets]
+    out += ["", "## MLP forward + loss + backward, float32, per call", "",
+            "generated: `mlp.MLP.forward`, `mlp.mse_loss`/`mlp.bce_loss`, `mlp.MLP.backward` "
+            "(the code printed into generated/layers.py, input checks included). autograd: "
+            "`nn.Sequential` + `torch.nn.functional` loss + `loss.backward()` (grads set to None "
+            "first). torch.func: `torch.func.grad` of a functional forward + loss with respect "
+            "to the parameters. floor: the five matrix multiplies alone (forward: 2; backward: "
+            "dJ/dW2, dJ/dz2, dJ/dW1; no input gradient). Same weights and data for all.", ""]
+    out += timing_table(results.timing)
+    out += ["", "## Memory kept between forward and backward", "",
+            "Distinct storages (a storage counts once, however many tensors or views share it); "
+            "the input x and the parameters are NOT counted on either side; only the network "
+            "(x to y_hat), not the loss. generated: the tensors in `mlp.MLP.cache` after "
+            "`forward(x)`; autograd: the tensors packed by "
+            "`torch.autograd.graph.saved_tensors_hooks` during `nn.Sequential(x)`.", ""]
+    out += memory_table(results.memory)
+    d = results.derive
+    out += ["", "## `make derive`, cold", ""]
+    if d:
+        out.append("A subprocess `python -m derive --check` (interpreter start, imports, SymPy "
+                   "derivation, self-checks, rendering), {} runs: {} s; median {:.2f} s (target "
+                   "<= {:.1f} s).".format(len(d["times"]), ", ".join("{:.2f}".format(t) for t in d["times"]),
+                                          d["median"], DERIVE_SECONDS))
+        if any(d["codes"]):
+            out.append("")
+            out.append("It exited with {}: {}".format(d["codes"], d["error"]))
+    g = results.gd
+    out += ["", "## gd.py", ""]
+    if not g:
+        out.append("Not run.")
+    elif "error" in g:
+        out.append("Not measured: {}. To measure it: `gd.load_bundled(device='cpu')`, then time "
+                   "`gd.gradient_descent(image, model, loss, iterations=N)` / N against "
+                   "`torch.autograd.grad(loss(model(x)), x)` with the model in eval mode "
+                   "(`python -m benchmarks --only gd`).".format(g["error"]))
+    else:
+        out.append("`gd.gradient_descent` on the bundled SmallNet (assets/gd_small.pt), image "
+                   "1x3x{0}x{0}, {1} iterations, median of {2} runs: {3} per iteration. One plain "
+                   "forward + backward of the same model (eval mode, gradient with respect to the "
+                   "image only): {4}. Ratio {5:.2f}x (target <= {6:.2f}x).".format(
+                       g["size"], g["iterations"], g["repeats"], _fmt_time(g["per_iteration"]),
+                       _fmt_time(g["plain"]), g["per_iteration"] / g["plain"], GD_VS_PLAIN))
+    if results.compare:
+        out += ["", "## torch.utils.benchmark.Compare", "", "```", results.compare.rstrip(), "```"]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--only", choices=("mlp", "memory", "derive", "gd"), action="append",
+                        help="run only these parts (repeatable); BENCHMARKS.md is then not written")
+    parser.add_argument("--out", default=str(OUTPUT), help="where to write the report")
+    args = parser.parse_args(argv)
+    parts = set(args.only or ("mlp", "memory", "derive", "gd"))
+    start = time.perf_counter()
+    results = Results()
+    if "mlp" in parts:
+        results.timing, measurements = time_mlp()
+        compare = benchmark.Compare(measurements)
+        compare.trim_significant_figures()
+        results.compare = str(compare)
+        print(results.compare)
+    if "memory" in parts:
+        results.memory = measure_memory()
+    if "derive" in parts:
+        results.derive = time_derive()
+    if "gd" in parts:
+        results.gd = time_gd()
+    results.targets = targets(results)
+    text = render(results, machine(), time.perf_counter() - start)
+    print(text)
+    if args.only is None:
+        pathlib.Path(args.out).write_text(text)
+        print("wrote {}".format(args.out))
+    return 0
