@@ -51,7 +51,8 @@ class Elementwise(MatrixExpr):
     ``order`` 1, its derivative. Explicit (``as_explicit``) once ``arg`` is."""
 
     def __new__(cls, role, name, arg, order=0):
-        return super().__new__(cls, Str(role), Str(name), arg, sp.Integer(order))
+        role, name = (Str(v) if isinstance(v, str) else v for v in (role, name))
+        return super().__new__(cls, role, name, arg, sp.Integer(order))
 
     role = property(lambda self: self.args[0].name)
     activation = property(lambda self: activations.BY_NAME[self.args[1].name])
@@ -67,7 +68,10 @@ class Elementwise(MatrixExpr):
         return self.scalar().subs(input, self.arg[i, j])
 
     def doit(self, **hints):
-        return self.func(self.role, self.args[1].name, self.arg.doit(**hints), self.order)
+        arg = self.arg.doit(**hints)
+        if isinstance(arg, sp.MatrixBase):
+            return arg.applyfunc(lambda entry: self.scalar().subs(input, entry))
+        return self.func(self.role, self.args[1].name, arg, self.order)
 
     def _latex_with(self, printer):
         inner = printer._print(self.arg)

@@ -1,0 +1,331 @@
+"""theory.pdf's answers (derive/theory.py) against SymPy's component-wise derivatives, the
+generated torch code and a real LaTeX build.
+
+Each matrix-form answer is instantiated at small sizes with one symbol per component and
+compared with the derivative SymPy takes entry by entry, arranged in numerator layout: the
+derivative of a scalar by an r x c matrix is c x r, so a missing transpose fails on shape or
+on value.
+"""
+import importlib.util
+import pathlib
+import random
+import re
+import shutil
+import subprocess
+
+import pytest
+import sympy as sp
+import torch
+
+from derive import activations, theory
+from derive.latex_printer import latex
+from derive.symbols import input, target
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GENERATED = ROOT / "generated" / "theory"
+SIZES = {theory.n: 3, theory.m: 4, theory.K: 2}  # all different, so shapes tell a transpose
+TOL = 1e-20
+
+
+def _components(name, rows, cols):
+    return sp.Matrix(rows, cols, lambda i, j: sp.Symbol("{}_{}{}".format(name, i, j), real=True))
+
+
+def _point(case, symbols, seed):
+    """Values for the components, as 30-digit floats so that tanh and sigmoid evaluate as
+    they go (exact rationals make the nested expressions grow)."""
+    rng = random.Random(seed)
+    while True:
+        at = {s: sp.Float(sp.Rational(rng.randint(-30, 30), 10), 30) for s in symbols}
+        for s in symbols:
+            if s.name.startswith("y_") and case.loss == "bce_loss":
+                at[s] = sp.Float(sp.Rational(rng.randint(0, 10), 10), 30)
+        yield at
+
+
+class Net:
+    """The 2-layer net of 1.1 written out entry by entry. Components in ``symbolic`` stay
+    symbols (those a derivative is taken by); all others take their values from ``at``."""
+
+    def __init__(self, case, at=None, symbolic=()):
+        n, m, K = (SIZES[s] for s in (theory.n, theory.m, theory.K))
+        self.case = case
+        self.f, self.g = activations.BY_NAME[case.f], activations.BY_NAME[case.g]
+        self.components = {
+            theory.x: _components("x", n, 1), theory.y: _components("y", K, 1),
+            theory.W1: _components("Wa", m, n), theory.b1: _components("ba", m, 1),
+            theory.W2: _components("Wb", K, m), theory.b2: _components("bb", K, 1),
+        }
+        e = {k: (M if at is None or k in symbolic else M.subs(at)) for k, M in self.components.items()}
+        self.explicit = e
+        self.z1 = e[theory.W1] * e[theory.x] + e[theory.b1]
+        self.z2 = self.z1.applyfunc(lambda v: self.f.forward.subs(input, v))
+        self.z3 = e[theory.W2] * self.z2 + e[theory.b2]
+        self.yhat = self.z3.applyfunc(lambda v: self.g.forward.subs(input, v))
+        self.loss = self.loss_of(self.yhat)
+
+    @property
+    def symbols(self):
+        return sorted(set().union(*(M.free_symbols for M in self.components.values())), key=str)
+
+    def loss_of(self, yhat):
+        loss = self.case.loss_obj
+        scale = loss.scale(self.case.reduction, SIZES[theory.K])
+        return scale * sum(loss.term.subs({input: a, target: t}) for a, t in zip(yhat, self.explicit[theory.y]))
+
+    def numerator_layout(self, parameter):
+        """d loss / d parameter, component-wise, arranged c x r for an r x c parameter."""
+        P = self.explicit[parameter]
+        return sp.Matrix(P.cols, P.rows, lambda j, i: sp.diff(self.loss, P[i, j]))
+
+    def jacobians(self):
+        """The three derivatives 1.2(c) may use, each taken component-wise and evaluated at
+        the net's values: a row per output."""
+        K, m = SIZES[theory.K], SIZES[theory.m]
+        u = sp.Matrix(sp.symbols("u_0:{}".format(m), real=True))
+        v = sp.Matrix(sp.symbols("v_0:{}".format(K), real=True))
+        dz2_dz1 = u.applyfunc(lambda t: self.f.forward.subs(input, t)).jacobian(u).subs(dict(zip(u, self.z1)))
+        dyhat_dz3 = v.applyfunc(lambda t: self.g.forward.subs(input, t)).jacobian(v).subs(dict(zip(v, self.z3)))
+        dl_dyhat = sp.Matrix([self.loss_of(v)]).jacobian(v).subs(dict(zip(v, self.yhat)))
+        return {theory.dz2_dz1: dz2_dz1, theory.dyhat_dz3: dyhat_dz3, theory.dl_dyhat: dl_dyhat}
+
+
+def _instantiate(expr, values):
+    sized = expr.subs(SIZES)
+    values = {k.subs(SIZES): v for k, v in values.items()}
+    assert set(sized.free_symbols) <= set(values), "variables the answer may not use"
+    return sp.Matrix(sized.xreplace(values).doit())
+
+
+def _assert_close(got, expected, at, what):
+    assert got.shape == expected.shape, "{}: shape {} != {}".format(what, got.shape, expected.shape)
+    for a, b in zip(got, expected):
+        a, b = sp.N(a.subs(at), 40), sp.N(b.subs(at), 40)
+        assert abs(a - b) <= TOL * max(1, abs(b)), "{}: {} != {}".format(what, a, b)
+
+
+@pytest.mark.parametrize("case", theory.CASES, ids=lambda c: c.key)
+def test_backward_answers_equal_componentwise_gradients(case):
+    points = _point(case, Net(case).symbols, seed=len(case.key))
+    for _ in range(2):
+        at = next(points)
+        if case.f == "scaled_relu":  # the kink is not a point to test at; want both branches
+            while {bool(v.subs(at) > 0) for v in Net(case).z1} != {True, False} \
+                    or any(v.subs(at) == 0 for v in Net(case).z1):
+                at = next(points)
+        net = Net(case, at)  # every component a number
+        values = dict(net.explicit)
+        values.update(net.jacobians())
+        for parameter, answer in theory.backward(case).items():
+            expected = Net(case, at, symbolic=(parameter,)).numerator_layout(parameter)
+            _assert_close(_instantiate(answer, values), expected, at, "{} dl/d{}".format(case.key, parameter))
+
+
+def test_a_missing_transpose_is_caught():
+    case = theory.CASE["regression"]
+    net = Net(case)
+    values = dict(net.explicit)
+    values.update(net.jacobians())
+    wrong = sp.Transpose(theory.backward(case)[theory.W1])
+    with pytest.raises(AssertionError):
+        _assert_close(_instantiate(wrong, values), net.numerator_layout(theory.W1), {}, "transposed")
+
+
+@pytest.mark.parametrize("case", theory.CASES, ids=lambda c: c.key)
+def test_element_answers_equal_componentwise_jacobians(case):
+    net = Net(case)
+    K, m = SIZES[theory.K], SIZES[theory.m]
+    elements = theory.elements(case)
+    u = sp.Matrix(sp.symbols("u_0:{}".format(m), real=True))
+    v = sp.Matrix(sp.symbols("v_0:{}".format(K), real=True))
+    t = sp.Matrix(sp.symbols("t_0:{}".format(K), real=True))
+
+    def diagonal(element, act, points, out_symbol, in_symbol):
+        def entry(i, j):
+            if i != j:
+                return 0
+            at = {in_symbol: points[i], out_symbol: act.forward.subs(input, points[i])}
+            return element.subs(at)
+        return sp.Matrix(len(points), len(points), entry)
+
+    at = {s: sp.Rational(k + 3, 7) * (-1) ** k for k, s in enumerate(list(u) + list(v))}
+    at.update({s: sp.Rational(k + 1, 5) for k, s in enumerate(t)})
+    for key, act, z, sym_in, sym_out in (("dz2_dz1", net.f, u, theory.z1_i, theory.z2_i),
+                                         ("dyhat_dz3", net.g, v, theory.z3_i, theory.yhat_i)):
+        expected = z.applyfunc(lambda q: act.forward.subs(input, q)).jacobian(z)
+        for form in ("safe", "raw"):
+            if elements[key][form] is not None:
+                _assert_close(diagonal(elements[key][form], act, z, sym_out, sym_in), expected, at,
+                              "{} {} ({})".format(case.key, key, form))
+    # dl/dyhat: a 1 x K row at free yhat = v and y = t.
+    loss = case.loss_obj
+    scale = loss.scale(case.reduction, K)
+    ell = scale * sum(loss.term.subs({input: a, target: b}) for a, b in zip(v, t))
+    expected = sp.Matrix([ell]).jacobian(v)
+    at.update({s: sp.Rational(k + 2, 9) for k, s in enumerate(v)})  # inside (0, 1) for BCE
+    row = sp.Matrix(1, K, lambda _, j: elements["dl_dyhat"].subs({theory.yhat_j: v[j], theory.y_j: t[j],
+                                                                   theory.K: K}))
+    _assert_close(row, expected, at, "{} dl/dyhat".format(case.key))
+    shown = theory.readable(elements["dl_dyhat"], theory.yhat_j)
+    assert sp.simplify(shown - elements["dl_dyhat"]) == 0
+    matrix = theory.dl_dyhat_matrix(case)
+    if matrix is not None:
+        _assert_close(_instantiate(matrix, {theory.yhat: v, theory.y: t}), expected, at,
+                      "{} dl/dyhat matrix".format(case.key))
+
+
+@pytest.mark.parametrize("case", theory.CASES, ids=lambda c: c.key)
+def test_forward_answers_equal_the_net(case):
+    net = Net(case)
+    outputs = [net.z1, net.z2, net.z3, net.yhat]
+    at = next(_point(case, net.symbols, seed=7))
+    for (name, _, expr), expected in zip(theory.forward(case), outputs):
+        _assert_close(_instantiate(expr, net.explicit), expected, at, "{} {}".format(case.key, name))
+
+
+def test_sigmoid_bce_product_cancels():
+    yj, tj = theory.yhat_j, theory.y_j
+    assert sp.simplify(theory.sigmoid_bce_product() - (yj - tj) / theory.K) == 0
+
+
+# -- 1.4 -----------------------------------------------------------------------------------
+D = 3
+ws, xs = sp.symbols("w_1:{}".format(D + 1), real=True), sp.symbols("x_1:{}".format(D + 1), real=True)
+S = theory.bias + sum(w * xv for w, xv in zip(ws, xs))
+
+
+@pytest.mark.parametrize("alg", theory.ALGORITHMS, ids=lambda a: a.key)
+def test_loss_differentiates_back_to_the_update_rule(alg):
+    d = theory.loss_derivation(alg)
+    L = d["loss"].subs(theory.s, S)
+    yhat = alg.inference.subs(theory.s, S)
+    eta, y = theory.eta, theory.yy
+    for w, xv in list(zip(ws, xs)) + [(theory.bias, 1)]:
+        step = -eta * sp.diff(L, w)
+        rule = eta * (y - yhat) * xv
+        difference = sp.simplify((step - rule).rewrite(sp.exp))
+        assert difference == 0, (alg.key, w, difference)
+
+
+@pytest.mark.parametrize("alg", theory.ALGORITHMS, ids=lambda a: a.key)
+def test_loss_is_sympys_integral_and_the_closed_form(alg):
+    d = theory.loss_derivation(alg)
+    s, y = theory.s, theory.yy
+    integral = sp.integrate(d["dL_ds"], s)
+    for label in theory.LABELS:
+        for sv in (-2.5, -0.3, 0.4, 1.7):
+            at = {s: sv, y: label}
+            # the stated integral differs from SymPy's by nothing (same constant)
+            assert abs(sp.N((integral - d["integral"]).subs(at))) < 1e-12, (alg.key, at)
+            assert abs(sp.N((d["loss"] - alg.closed_form).subs(at))) < 1e-12, (alg.key, at)
+            assert sp.N(d["loss"].subs(at)) >= -1e-12  # never negative
+
+
+# -- 1.5 -----------------------------------------------------------------------------------
+def test_softmax_tends_to_one_hot_argmax():
+    a, b = sp.symbols("a b", real=True)
+    T = theory.T
+    two = sp.exp(2 / T) / (sp.exp(2 / T) + sp.exp(1 / T))
+    assert sp.limit(two, T, 0, "+") == 1
+    assert "T" in theory.softmax_context()["softmax"]
+
+
+def test_graph_keeps_x_plus_x_and_shares_a():
+    nodes, edges = theory.graph()
+    kinds = {}
+    for _, kind, label, _ in nodes:
+        kinds.setdefault(kind, []).append(label)
+    assert sorted(kinds["variable"]) == ["a", "b", "w", "x", "y", "z"]
+    assert sorted(kinds["operator"]) == ["*", "*", "*", "+", "+"]
+    plus_of_x = [(s_, t_, c) for s_, t_, c in edges if s_ == "v_x" and c == 2]
+    assert len(plus_of_x) == 1  # x + x: one + node fed twice by x, not 2*x
+    assert sum(1 for s_, _, _ in edges if s_ == "v_a") == 2  # a feeds b's * and w's *
+    tex = (GENERATED / "q1_5_b.tex").read_text()
+    assert tex.count("variablenode]") == 6 and tex.count("operatornode]") == 5
+
+
+def _generated_layers():
+    spec = importlib.util.spec_from_file_location("generated_layers_for_theory", ROOT / "generated" / "layers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plotted_points():
+    """{activation: [(x, y)]} of the curves and kink values printed in q1_5_c.tex."""
+    text = (GENERATED / "q1_5_c.tex").read_text()
+    sections = text.split(r"\nextgroupplot")[1:]
+    assert len(sections) == len(theory.PLOTTED)
+    points = {}
+    for name, section in zip(theory.PLOTTED, sections):
+        found = {"derivative": [], "kink value": [], "limit": []}
+        for coords, kind in re.findall(r"coordinates \{(.*?)\}; % (derivative|kink value|limit)", section):
+            found[kind] += [tuple(map(float, p.split(","))) for p in re.findall(r"\(([^)]*)\)", coords)]
+        # A curve's end at a jump is a one-sided limit; the value there is the kink dot.
+        kinks = {p[0] for p in found["kink value"]}
+        points[name] = [p for p in found["derivative"] if p[0] not in kinks] + found["kink value"]
+    return points
+
+
+def test_plotted_derivatives_equal_the_generated_torch_code():
+    layers = _generated_layers()
+    for name, pts in _plotted_points().items():
+        assert len(pts) > 50, name
+        xs_ = torch.tensor([p[0] for p in pts], dtype=torch.float64)
+        ys_ = torch.tensor([p[1] for p in pts], dtype=torch.float64)
+        entry = layers.ACTIVATIONS[name]
+        result = entry["forward"](xs_)
+        got = entry["backward"](torch.ones_like(xs_), input=xs_, result=result)
+        assert torch.allclose(got.to(torch.float64), ys_, atol=2e-6, rtol=0), name
+
+
+def test_kink_values_match_torch():
+    pts = _plotted_points()
+    assert (0.0, 0.0) in pts["relu"]  # ReLU'(0) = 0, as torch
+    assert (0.0, 0.01) in pts["leaky_relu"]  # LeakyReLU'(0) = negative_slope
+    x0 = torch.zeros(1, requires_grad=True)
+    torch.nn.functional.relu(x0).backward()
+    assert x0.grad.item() == 0.0
+
+
+# -- the printer ---------------------------------------------------------------------------
+def test_printer_spellings():
+    assert latex(sp.Transpose(theory.W1)) == r"\left(\boldsymbol{W}^{(1)}\right)^{\top}"
+    assert r"^{\top}" in latex(sp.Transpose(theory.x))
+    assert latex(sp.Max(0, sp.Symbol("q"))) == r"\left(q\right)^{+}"
+    assert latex(theory.dl_dyhat) == r"\frac{\partial \ell}{\partial \hat{\boldsymbol{y}}}"
+    assert "5" in latex(theory.forward(theory.CASE["regression"])[1][2])
+
+
+def test_every_answer_states_its_dimensions():
+    for key in ("q1_2_c", "q1_3_a", "q1_3_b"):
+        text = (GENERATED / (key + ".tex")).read_text()
+        for shape in (r"\mathbb{R}^{n \times m}", r"\mathbb{R}^{1 \times m}", r"\mathbb{R}^{m \times K}",
+                      r"\mathbb{R}^{1 \times K}"):
+            assert shape in text, (key, shape)
+    text = (GENERATED / "q1_2_d.tex").read_text()
+    for shape in (r"\mathbb{R}^{m \times m}", r"\mathbb{R}^{K \times K}", r"\mathbb{R}^{1 \times K}"):
+        assert shape in text
+
+
+# -- the PDF -------------------------------------------------------------------------------
+LABELS = ["1.1", "1.2(a)", "1.2(b)", "1.2(c)", "1.2(d)", "1.3(a)", "1.3(b)", "1.3(c)",
+          "1.4.1", "1.4.2", "1.4.3", "1.5(a)", "1.5(b)", "1.5(c)", "1.5(d)", "1.5(e)"]
+
+
+@pytest.mark.skipif(shutil.which("latexmk") is None, reason="latexmk is not installed (CI installs TeX)")
+def test_pdf_builds_with_every_label_and_no_undefined_reference(tmp_path):
+    build = subprocess.run(
+        ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-outdir=" + str(tmp_path), "theory.tex"],
+        cwd=ROOT / "theory", capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "theory.log").read_text(errors="replace") if (tmp_path / "theory.log").exists() else ""
+    assert build.returncode == 0, build.stdout[-3000:] + log[-3000:]
+    undefined = [line for line in log.splitlines() if "undefined" in line.lower()]
+    assert not undefined, undefined
+    pdf = tmp_path / "theory.pdf"
+    assert pdf.exists()
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed; the PDF built")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    missing = [label for label in LABELS if label not in text]
+    assert not missing, missing
