@@ -419,7 +419,7 @@ def graph_context():
                 r = placed[-1] + 1.2
             placed.append(r)
             row[name] = r
-    tex_nodes = [{"id": nd[0], "kind": nd[1], "label": nd[2], "x": "{:.2f}".format(1.45 * nd[3]),
+    tex_nodes = [{"id": nd[0], "kind": nd[1], "label": nd[2], "x": "{:.2f}".format(1.7 * nd[3]),
                   "y": "{:.2f}".format(-row[nd[0]])} for nd in nodes]
     tex_edges = []
     for s_, t_, count in edges:
