@@ -90,26 +90,29 @@ class MLP:
         Args:
             x: tensor shape (batch_size, linear_1_in_features)
         """
-        W1, b1, W2, b2 = (self.parameters[k] for k in ("W1", "b1", "W2", "b2"))
-        for name in ("b1", "W2", "b2"):
-            _same_kind(self.parameters[name], W1, "parameters[{!r}]".format(name), "parameters['W1']")
+        parameters = self.parameters
+        W1, b1, W2, b2 = parameters["W1"], parameters["b1"], parameters["W2"], parameters["b2"]
+        _same_kind(b1, W1, "parameters['b1']", "parameters['W1']")
+        _same_kind(W2, W1, "parameters['W2']", "parameters['W1']")
+        _same_kind(b2, W1, "parameters['b2']", "parameters['W1']")
         _same_kind(x, W1, "x", "parameters['W1']")
         if x.dim() != 2 or x.shape[1] != W1.shape[1]:
             raise ValueError("x has shape {} but the network expects (batch_size, {}) "
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
 
+        f, g = self.f, self.g
         z1 = linear_forward(x, W1, b1)  # noqa: F405
-        z2 = self.f["forward"](z1)
+        z2 = f["forward"](z1)
         z3 = linear_forward(z2, W2, b2)  # noqa: F405
-        y_hat = self.g["forward"](z3)
+        y_hat = g["forward"](z3)
 
         # Keep only what the backward needs: x and z2 for the weight gradients, and each
         # activation's input and/or result as its generated backward says ("saves").
-        self.cache = dict(x=x, z2=z2, y_hat_shape=tuple(y_hat.shape))
-        self.cache["f"] = {"input": z1, "result": z2}
-        self.cache["g"] = {"input": z3, "result": y_hat}
-        for key, activation in (("f", self.f), ("g", self.g)):
-            self.cache[key] = {s: self.cache[key][s] for s in activation["saves"]}
+        f_values = {"input": z1, "result": z2}
+        g_values = {"input": z3, "result": y_hat}
+        self.cache = {"x": x, "z2": z2, "y_hat_shape": tuple(y_hat.shape),
+                      "f": {s: f_values[s] for s in f["saves"]},
+                      "g": {s: g_values[s] for s in g["saves"]}}
         return y_hat
 
     def backward(self, dJdy_hat):
@@ -177,8 +180,13 @@ def bce_loss(y, y_hat):
     """
     _check_pair(y, y_hat)
     # NaN is neither < 0 nor > 1: it passes and propagates, like every other NaN here.
-    outside = (y_hat < 0) | (y_hat > 1)
-    if bool(outside.any()):
+    # Two reductions decide the common case; NaN (min/max return it) or a value outside [0, 1]
+    # takes the exact elementwise test, so the outcome is the same as testing every value.
+    if y_hat.numel() and not (float(y_hat.min()) >= 0 and float(y_hat.max()) <= 1):
+        outside = (y_hat < 0) | (y_hat > 1)
+    else:
+        outside = None
+    if outside is not None and bool(outside.any()):
         raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
                          "{} values are outside, from {} to {}".format(
                              int(outside.sum()), y_hat.numel(), float(y_hat.min()), float(y_hat.max())))

@@ -73,6 +73,13 @@ class TorchPrinter(_SymPyTorchPrinter):
                            and self.parenthesize(denominator[0], _MUL) == below else "(" + below + ")")
         sign = "-" if coeff.is_negative else ""
         magnitude = abs(coeff)
+        scalar = [f for f in denominator if f.is_Symbol and f.is_integer]
+        if numerator and len(scalar) == 1 and len(denominator) == 1 and magnitude.is_Rational \
+                and magnitude.q == 1 and magnitude.p > 1 and magnitude.p & (magnitude.p - 1) == 0:
+            # c*t/n with an integer n and c a power of two: t/(n/c), one tensor op instead of
+            # two, and as exact (n/c is exact in floating point, and so is c*t).
+            text = "*".join(self.parenthesize(f, _MUL, strict=True) for f in numerator)
+            return "{}{}/({}/{})".format(sign, text, self._print(scalar[0]), magnitude.p)
         if magnitude != 1:
             text = "{}*{}".format(self._print(magnitude) if magnitude.is_Rational else self._number(magnitude), text)
         return sign + text

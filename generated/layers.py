@@ -188,7 +188,7 @@ def mse_loss_forward(input, target):
 
 def mse_loss_backward(input, target):
     numel = input.numel()
-    return 2*(input - target)/numel
+    return (input - target)/(numel/2)
 
 
 # ---------------------------------------------------------------------------------------------
