@@ -313,7 +313,8 @@ def render(results, machine_line, seconds):
     out = ["# Benchmarks", "",
            "Written by `make bench` (`python -m benchmarks`); do not edit by hand. Figures are "
            "medians of `torch.utils.benchmark` blocked_autorange measurements ({} interleaved rounds "
-           "per method, merged); ratios are ratios of those medians, all from one run.".format(ROUNDS),
+           "per method, merged); ratios are ratios of those medians, all from one run. Torch threads: "
+           "{} (`python -m benchmarks --threads N` to change).".format(ROUNDS, torch.get_num_threads()),
            "", "Machine: " + machine_line, "", "Whole run: {:.0f} s.".format(seconds), "",
            "## Targets", "", "| target | measured | limit | status |", "|---|---|---|---|"]
     out += ["| {} | {} | {} | {} |".format(t.what, t.measured, t.limit, t.status) for t in results.targets]
@@ -368,7 +369,12 @@ def main(argv=None):
     parser.add_argument("--only", choices=("mlp", "memory", "derive", "gd"), action="append",
                         help="run only these parts (repeatable); BENCHMARKS.md is then not written")
     parser.add_argument("--out", default=str(OUTPUT), help="where to write the report")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for every measurement (default 1: on a shared or "
+                             "busy machine, multi-threaded kernels wait on descheduled threads "
+                             "and the ratios become noise)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     parts = set(args.only or ("mlp", "memory", "derive", "gd"))
     start = time.perf_counter()
     results = Results()
