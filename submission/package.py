@@ -205,7 +205,8 @@ def course_tests(zip_path, tests_dir, python, timeout, jobs, log):
                 log("check course tests: %s ok (%d lines True, %.1fs)"
                     % (name, len(out.splitlines()), seconds))
             else:
-                failures.append(_describe_failure(name, problem, out, err))
+                failures.append(_describe_failure(name, problem, out, err, _header(
+                    os.path.join(tests_dir, name))))
     if failures:
         raise CheckFailed("course tests", "\n\n".join(failures))
 
@@ -217,8 +218,20 @@ def _tail(text, lines=25):
     return "\n".join("    " + p for p in parts) if parts else "    (empty)"
 
 
-def _describe_failure(name, problem, out, err):
-    return "%s: %s\n  stdout:\n%s\n  stderr:\n%s" % (name, problem, _tail(out), _tail(err))
+def _header(script):
+    """The script's leading comment block (it says what the printed lines mean)."""
+    lines = []
+    with open(script, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            lines.append("    " + line.rstrip())
+    return "\n".join(lines)
+
+
+def _describe_failure(name, problem, out, err, header=""):
+    about = "  about the script:\n%s\n" % header if header else ""
+    return "%s: %s\n%s  stdout:\n%s\n  stderr:\n%s" % (name, problem, about, _tail(out), _tail(err))
 
 
 def build(args, log=print):

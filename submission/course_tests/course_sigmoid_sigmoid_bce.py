@@ -1,6 +1,8 @@
 # Course-style check of mlp.py: sigmoid/sigmoid with BCE loss against torch autograd.
 # Run as `python course_sigmoid_sigmoid_bce.py` from a folder holding only mlp.py and this script; every line
 # printed must be True.
+# Each shape prints 7 lines, in order: y_hat, J, dJdy_hat, dJdW1, dJdb1, dJdW2, dJdb2
+# (shapes: (10, 2, 20, 5), then (10, 2, 70, 5), then (70, 30, 40, 60)).
 from collections import OrderedDict
 
 import torch
