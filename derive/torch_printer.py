@@ -16,7 +16,27 @@ that would compute something else.
 """
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.pytorch import TorchPrinter as _SymPyTorchPrinter
+
+
+def _sympy_torch_printer():
+    """sympy.printing.pytorch imports torch (about 2 s, most of a cold `make derive`) only to
+    read torch.__version__; printing needs no torch. Import it with torch hidden from
+    sympy's import_module; TorchPrinter below passes the course's version instead."""
+    import sympy.external as external
+    real = external.import_module
+
+    def without_torch(module, *args, **kwargs):
+        return None if module == "torch" else real(module, *args, **kwargs)
+
+    external.import_module = without_torch
+    try:
+        from sympy.printing.pytorch import TorchPrinter
+    finally:
+        external.import_module = real
+    return TorchPrinter
+
+
+_SymPyTorchPrinter = _sympy_torch_printer()
 
 from derive.functions import ElementSum  # noqa: F401 (printed by _print_ElementSum)
 
@@ -40,7 +60,7 @@ class TorchPrinter(_SymPyTorchPrinter):
     printmethod = "_torchcode_project"
 
     def __init__(self, settings=None):
-        super().__init__(settings or {})
+        super().__init__(dict({"torch_version": "1.7.1"}, **(settings or {})))
 
     # -- numbers ----------------------------------------------------------------------------
     def _print_Rational(self, expr):
