@@ -6,6 +6,8 @@ A loss over N elements is ``scale * sum_i term(input_i, target_i)``, where input
   PyTorch's reduction='mean' averages all batch * K elements, which the course compares to).
 
 The sum is linear, so dJ/dinput_i = scale * term'(input_i): SymPy differentiates the term.
+The printed code divides by numel last, in PyTorch's rounding order (see
+TorchPrinter._divide_by_counts for why that matters to BCE).
 In numerator layout dJ/dy_hat is a row vector, and the batched code holds one such row per
 sample, i.e. an array shaped like y_hat.
 """

@@ -86,6 +86,9 @@ class TorchPrinter(_SymPyTorchPrinter):
                 denominator.append(sp.Pow(f.base, -f.exp))
             else:
                 numerator.append(f)
+        counts = [f for f in denominator if f.is_Symbol and f.is_integer]
+        if counts:
+            return self._divide_by_counts(expr, counts)
         text = "*".join(self.parenthesize(f, _MUL, strict=True) for f in numerator) or "1"
         if denominator:
             below = "*".join(self.parenthesize(f, _MUL, strict=True) for f in denominator)
@@ -93,16 +96,34 @@ class TorchPrinter(_SymPyTorchPrinter):
                            and self.parenthesize(denominator[0], _MUL) == below else "(" + below + ")")
         sign = "-" if coeff.is_negative else ""
         magnitude = abs(coeff)
-        scalar = [f for f in denominator if f.is_Symbol and f.is_integer]
-        if numerator and len(scalar) == 1 and len(denominator) == 1 and magnitude.is_Rational \
-                and magnitude.q == 1 and magnitude.p > 1 and magnitude.p & (magnitude.p - 1) == 0:
-            # c*t/n with an integer n and c a power of two: t/(n/c), one tensor op instead of
-            # two, and as exact (n/c is exact in floating point, and so is c*t).
-            text = "*".join(self.parenthesize(f, _MUL, strict=True) for f in numerator)
-            return "{}{}/({}/{})".format(sign, text, self._print(scalar[0]), magnitude.p)
         if magnitude != 1:
             text = "{}*{}".format(self._print(magnitude) if magnitude.is_Rational else self._number(magnitude), text)
         return sign + text
+
+    def _divide_by_counts(self, expr, counts):
+        """rest/numel: a count in a denominator (a reduction's N) divides last.
+
+        PyTorch's 'mean' reductions divide last (BCELoss's backward computes its elementwise
+        formula, then divides by numel). Trap: where y_hat saturates, BCE's gradient is 1e6 to
+        1e12 and one float32 ulp is more than the course's absolute 1e-3, so folding numel
+        into the other denominator, or multiplying by 1/numel first, fails its tests.
+        A power-of-two coefficient moves under the count, c*t/n -> t/(n/c): one tensor op
+        less, and the same value (scaling by 2**k is exact).
+        """
+        coeff, factors = expr.as_coeff_mul()
+        # Built from the factors, not as expr * count: SymPy would distribute the
+        # coefficient over a sum, 2*(x - y) -> 2*x - 2*y.
+        rest = sp.Mul(*[f for f in factors if not (f.is_Pow and f.base in counts and f.exp == -1)])
+        below = self.parenthesize(sp.Mul(*counts), _MUL, strict=True)
+        power = abs(coeff)
+        if power.is_Integer and power > 1 and power & (power - 1) == 0 and len(counts) == 1:
+            coeff, below = sp.sign(coeff), "({}/{})".format(below, power)
+        text = self.parenthesize(rest, _MUL, strict=True)
+        if coeff == -1:
+            text = "-" + text
+        elif coeff != 1:
+            text = "{}*{}".format(self._print(coeff), text)
+        return "{}/{}".format(text, below)
 
     def _print_Pow(self, expr):
         if expr.is_number:

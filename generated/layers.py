@@ -207,4 +207,4 @@ def bce_loss_forward(input, target):
 
 def bce_loss_backward(input, target):
     numel = input.numel()
-    return (input - target)/(numel*torch.clamp(input*(1 - input), min=1e-12))
+    return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel

@@ -209,7 +209,7 @@ def bce_loss_forward(input, target):
 
 def bce_loss_backward(input, target):
     numel = input.numel()
-    return (input - target)/(numel*torch.clamp(input*(1 - input), min=1e-12))
+    return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel
 
 
 def _activation(name, argument):

@@ -136,3 +136,17 @@ def test_loss_reductions_are_one_expression():
     assert losses.Loss.scale("mean", K) == sp.Rational(1, K)
     with pytest.raises(ValueError, match="reduction"):
         losses.Loss.scale("none")
+
+
+def test_bce_gradient_at_saturation_meets_the_courses_absolute_tolerance():
+    """Where y_hat saturates (~1e-8) the gradient is ~1e6 and one float32 ulp exceeds the
+    course's absolute 1e-3: the generated backward must round as PyTorch does, multiplying
+    by 1/N first and dividing by the clamped denominator last."""
+    g = torch.Generator().manual_seed(11)
+    for _ in range(20):
+        y_hat = torch.sigmoid(torch.randn(10, 5, generator=g) * 12)
+        y = (torch.rand(10, 5, generator=g) < 0.5) * 1.0
+        leaf = y_hat.clone().requires_grad_()
+        with torch.enable_grad():
+            F.binary_cross_entropy(leaf, y).backward()
+        assert (layers.bce_loss_backward(y_hat, y) - leaf.grad).norm() < 1e-3

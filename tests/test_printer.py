@@ -2,7 +2,8 @@
 import pytest
 import sympy as sp
 
-from derive.symbols import grad, input as z
+from derive.losses import numel
+from derive.symbols import grad, input as z, target
 from derive.torch_printer import torch_code
 from generated import layers
 
@@ -15,6 +16,10 @@ CASES = [
     (sp.log(1 - z), "torch.log1p(-input)"),
     (sp.Rational(1, 100) * z, "0.01*input"),
     (-z * (1 - z), "-input*(1 - input)"),
+    # A reduction's count divides last (PyTorch's rounding order); 2**k moves under it.
+    (sp.factor(2 * z - 2 * grad) / numel, "-(grad - input)/(numel/2)"),
+    ((z - target) / sp.Max(z, sp.Rational(1, 10**12)) / numel, "(input - target)/torch.clamp(input, min=1e-12)/numel"),
+    (3 * z / numel, "3*input/numel"),
 ]
 
 
