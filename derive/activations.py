@@ -37,14 +37,20 @@ class Activation:
         return sp.diff(self.forward, input)
 
     @cached_property
-    def derivative(self):
-        """f', after the rewrites that make it safe to evaluate in floating point."""
+    def safe_derivative(self):
+        """f' after the rewrites that make it safe in floating point, still in the input."""
         d = self.raw_derivative
         for rewrite in self.rewrites:
             d = rewrite(d)
-        if self.backward_in == "result":
-            d = rewrites.in_terms_of_result(d, self.forward)
         return d
+
+    @cached_property
+    def derivative(self):
+        """f' as the generated backward evaluates it: ``safe_derivative``, in terms of
+        ``result`` where ``backward_in`` says so."""
+        if self.backward_in == "result":
+            return rewrites.in_terms_of_result(self.safe_derivative, self.forward)
+        return self.safe_derivative
 
     @cached_property
     def vjp(self):
@@ -67,15 +73,16 @@ class Activation:
 
 ACTIVATIONS = (
     Activation("identity", input, r"\operatorname{id}"),
-    Activation("relu", sp.Max(0, input), r"\operatorname{ReLU}", rewrites=(rewrites.kink_zero,)),
+    Activation("relu", sp.Max(0, input), r"\operatorname{ReLU}", rewrites=(rewrites.kink_zero,),
+               backward_in="result"),
     # The theory's f = 5 (.)^+ of 1.2; not one of mlp.py's names.
     Activation("scaled_relu", 5 * sp.Max(0, input), r"5\,(\cdot)^+", rewrites=(rewrites.kink_zero,),
-               in_course_api=False),
+               backward_in="result", in_course_api=False),
     Activation("sigmoid", 1 / (1 + sp.exp(-input)), r"\sigma", backward_in="result"),
     Activation("tanh", sp.tanh(input), r"\tanh", backward_in="result"),
     # At 0 the `True` branch applies: slope 0.01, as PyTorch's leaky_relu_backward.
     Activation("leaky_relu", sp.Piecewise((input, input > 0), (LEAKY_RELU_SLOPE * input, True)),
-               r"\operatorname{LeakyReLU}"),
+               r"\operatorname{LeakyReLU}", backward_in="result"),
     Activation("softplus",
                sp.Piecewise((input, input > SOFTPLUS_THRESHOLD), (sp.log(1 + sp.exp(input)), True)),
                r"\operatorname{Softplus}", rewrites=(rewrites.stable_sigmoid,)),

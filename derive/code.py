@@ -2,7 +2,6 @@
 import sympy as sp
 
 from derive import activations, linear, losses, rewrites
-from derive.symbols import input, result
 from derive.torch_printer import torch_code
 
 
@@ -29,49 +28,18 @@ def _rewrite_notes(functions):
     return [getattr(f, "func", f).__doc__.strip().splitlines()[0] for f in functions]
 
 
-def masks_on_result(expr, forward):
-    """Piecewise conditions on input -> the same conditions on result (same truth set).
-
-    Applied only where every piece's value is free of input and each condition on result
-    holds for exactly the real inputs that the original holds for (checked with solveset).
-    The backward then keeps the result, which the next layer keeps anyway, instead of the
-    input: one tensor less between forward and backward (autograd's ReLU saves its result too).
-    """
-    if not isinstance(expr, sp.Piecewise) or result in expr.free_symbols:
-        return None
-    pieces = []
-    for value, condition in expr.args:
-        if input in value.free_symbols:
-            return None
-        if condition is not sp.true:
-            on_result = condition.subs(input, result)
-            same = sp.solveset(on_result.subs(result, forward), input, sp.S.Reals) == \
-                sp.solveset(condition, input, sp.S.Reals)
-            if not same or input in on_result.free_symbols:
-                return None
-            condition = on_result
-        pieces.append((value, condition))
-    return sp.Piecewise(*pieces)
-
-
 def activation_context(a):
     notes = a.rewrites + ((rewrites.in_terms_of_result,) if a.backward_in == "result" else ())
-    derivative, vjp = a.derivative, a.vjp
-    on_result = masks_on_result(vjp, a.forward)
-    if on_result is not None:
-        notes += (masks_on_result,)
-        derivative, vjp = masks_on_result(sp.piecewise_fold(derivative), a.forward), on_result
-    saves = tuple(s.name for s in (input, result) if s in vjp.free_symbols)
     return {
         "notes": _rewrite_notes(notes),
         "name": a.name,
         "forward_math": _math(a.forward),
         "raw_math": _math(a.raw_derivative),
-        "safe_math": _math(derivative),
-        "rewritten": derivative != a.raw_derivative,
+        "safe_math": _math(a.derivative),
+        "rewritten": a.derivative != a.raw_derivative,
         "forward": torch_code(a.forward),
-        "backward": torch_code(vjp),
-        "saves": repr(saves),
+        "backward": torch_code(a.vjp),
+        "saves": repr(a.saves),
     }
 
 

@@ -33,12 +33,18 @@ def stable_sigmoid(expr):
 
 def in_terms_of_result(derivative, forward):
     """Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
-    does for sigmoid (``result * (1 - result)``) and tanh (``1 - result**2``).
+    does for sigmoid (``result * (1 - result)``), tanh (``1 - result**2``) and ReLU
+    (``result > 0``).
 
-    Equal wherever f is invertible. SymPy's own forms overflow: sigmoid's
-    ``exp(-z)/(1 + exp(-z))**2`` is inf/inf = NaN at z = -1e4 in float32, and the output is
-    already computed by the forward pass, so the backward reuses it.
+    Equal wherever f is invertible, and for a Piecewise f' (ReLU, LeakyReLU) wherever each
+    condition on result holds for exactly the inputs its condition on input holds for.
+    SymPy's own forms overflow: sigmoid's ``exp(-z)/(1 + exp(-z))**2`` is inf/inf = NaN at
+    z = -1e4 in float32. And the output is kept for the next layer anyway, so a backward in
+    terms of it keeps one tensor less between forward and backward.
     """
+    folded = sp.piecewise_fold(derivative)
+    if isinstance(folded, sp.Piecewise):
+        return _conditions_on_result(folded, forward)
     direct = derivative.subs(forward, result)
     if input not in direct.free_symbols:
         return _simplest(direct)
@@ -51,6 +57,26 @@ def in_terms_of_result(derivative, forward):
         if input not in candidate.free_symbols:
             return _simplest(candidate)
     raise ValueError("cannot write {} in terms of result = {}".format(derivative, forward))
+
+
+def _conditions_on_result(piecewise, forward):
+    """Piecewise((v, c(input)), ...) -> Piecewise((v, c(result)), ...), each new condition
+    checked with solveset to select exactly the same real inputs (input > 0 and
+    Max(0, input) > 0 do)."""
+    pieces = []
+    for value, condition in piecewise.args:
+        if input in value.free_symbols:
+            raise ValueError("cannot write {} in terms of result: a piece depends on the input".format(piecewise))
+        if condition is not sp.true:
+            on_result = condition.subs(input, result)
+            same = sp.solveset(on_result.subs(result, forward), input, sp.S.Reals) == \
+                sp.solveset(condition, input, sp.S.Reals)
+            if not same:
+                raise ValueError("cannot write {} in terms of result = {}: {} and {} select different "
+                                 "inputs".format(piecewise, forward, condition, on_result))
+            condition = on_result
+        pieces.append((value, condition))
+    return sp.Piecewise(*pieces)
 
 
 def clamp_log(expr, floor):

@@ -183,7 +183,10 @@ def readable(expr, variable):
 def _activation_element(a, at, out):
     """f'(at) as the code computes it (PyTorch's value at a kink, or in terms of the
     output ``out``), and SymPy's raw form where that differs and reads well."""
-    safe = sp.piecewise_fold(a.derivative.subs({input: at, result: out}))
+    # A kink's condition reads best on the input (z > 0); a smooth derivative in terms of
+    # the output, as the code has it (sigma(z)(1 - sigma(z)) = yhat (1 - yhat)).
+    kink = isinstance(sp.piecewise_fold(a.safe_derivative), sp.Piecewise)
+    safe = sp.piecewise_fold((a.safe_derivative if kink else a.derivative).subs({input: at, result: out}))
     raw = a.raw_derivative.subs(input, at)
     return {"safe": safe, "raw": None if raw.has(sp.Heaviside) or raw == safe else raw}
 
@@ -447,10 +450,7 @@ PLOT_RANGE, PLOT_STEP = 4, sp.Rational(1, 10)
 def derivative_function(name):
     """f'(input) as the generated code computes it, as a float function."""
     a = activations.BY_NAME[name]
-    d = a.derivative
-    if result in d.free_symbols:
-        d = d.subs(result, a.forward)
-    return sp.lambdify(input, d, modules="math")
+    return sp.lambdify(input, a.safe_derivative, modules="math")
 
 
 def _number(v):
@@ -486,7 +486,7 @@ def plots_context():
     for name in PLOTTED:
         a = activations.BY_NAME[name]
         plots.append({"name": name, "title": a.latex, "curve": curve(name),
-                      "derivative": latex(a.derivative.subs(input, sp.Symbol("x", real=True)))})
+                      "derivative": latex(a.safe_derivative.subs(input, sp.Symbol("x", real=True)))})
     return {"plots": plots}
 
 
@@ -495,7 +495,7 @@ def saturation_context():
     sig, th, relu = (activations.BY_NAME[k] for k in ("sigmoid", "tanh", "relu"))
     at0 = lambda a: a.raw_derivative.subs(input, 0)
     return {"sigmoid_max": latex(at0(sig)), "tanh_max": latex(at0(th)),
-            "relu_prime": latex(relu.derivative.subs(input, sp.Symbol("x", real=True)))}
+            "relu_prime": latex(relu.safe_derivative.subs(input, sp.Symbol("x", real=True)))}
 
 
 # -- 1.5(d): four linear maps ------------------------------------------------------------------

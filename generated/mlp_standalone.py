@@ -57,7 +57,7 @@ def identity_backward(grad, input=None, result=None):
 # f' as SymPy derives it: Heaviside(input)
 # f' as evaluated:       Piecewise((1, result > 0), (0, True))
 #   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
-#   rewrite: Piecewise conditions on input -> the same conditions on result (same truth set).
+#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
 # ---------------------------------------------------------------------------------------------
 
 
@@ -74,7 +74,7 @@ def relu_backward(grad, input=None, result=None):
 # f' as SymPy derives it: 5*Heaviside(input)
 # f' as evaluated:       Piecewise((5, result > 0), (0, True))
 #   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
-#   rewrite: Piecewise conditions on input -> the same conditions on result (same truth set).
+#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
 # ---------------------------------------------------------------------------------------------
 
 
@@ -122,7 +122,7 @@ def tanh_backward(grad, input=None, result=None):
 # leaky_relu: result = Piecewise((input, input > 0), (input/100, True))
 # f' as SymPy derives it: Piecewise((1, input > 0), (1/100, True))
 # f' as evaluated:       Piecewise((1, result > 0), (1/100, True))
-#   rewrite: Piecewise conditions on input -> the same conditions on result (same truth set).
+#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
 # ---------------------------------------------------------------------------------------------
 
 

@@ -78,3 +78,20 @@ def test_bce_denominator_clamp_equal_where_denominator_is_above_eps():
 def test_in_terms_of_result_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="in terms of result"):
         rewrites.in_terms_of_result(sp.cos(z), sp.sin(z) + z**3)
+
+
+@pytest.mark.parametrize("name", ["relu", "scaled_relu", "leaky_relu"])
+def test_kink_conditions_move_to_the_result(name):
+    """ReLU's backward reads result > 0 (as PyTorch's threshold_backward does), so the
+    forward keeps one tensor, not two; the condition selects exactly the same inputs."""
+    a = activations.BY_NAME[name]
+    assert a.saves == ("result",)
+    assert z not in a.derivative.free_symbols
+    for p in (-3, -sp.Rational(1, 10**6), 0, sp.Rational(1, 10**6), 3):
+        assert a.derivative.subs(result, a.forward.subs(z, p)) == a.safe_derivative.subs(z, p)
+
+
+def test_conditions_on_result_refuse_a_different_truth_set():
+    # result = input**2: result > 0 also holds for negative inputs, input > 0 does not.
+    with pytest.raises(ValueError, match="select different inputs"):
+        rewrites.in_terms_of_result(sp.Piecewise((1, z > 0), (0, True)), z**2)
