@@ -50,8 +50,9 @@ gd-model:
 gd-eval:
 	$(PY) -m visualize.evaluate --out out/eval
 
+# An existing dist/<netid>.zip is refused; FORCE=1 replaces it and keeps the old one as a backup.
 submission: derive theory
-	$(PY) -m submission.package --netid "$(NETID)"
+	$(PY) -m submission.package --netid "$(NETID)" $(if $(FORCE),--force)
 
 bench:
 	$(PY) -m benchmarks

@@ -9,7 +9,7 @@ import sys
 
 import jinja2
 
-from derive import checks, code
+from derive import checks, code, theory
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -51,17 +51,10 @@ def _standalone_context(ctx):
 def outputs():
     """(template, target relative to generated/, context) for every generated file."""
     ctx = code.context()
-    result = [
+    return [
         ("layers.py.j2", "layers.py", ctx),
         ("mlp_standalone.py.j2", "mlp_standalone.py", _standalone_context(ctx)),
-    ]
-    try:
-        from derive import theory  # the LaTeX fragments of theory.pdf
-    except ImportError:
-        theory = None
-    if theory is not None:
-        result.extend(theory.outputs())
-    return result
+    ] + theory.outputs()
 
 
 def render(out_dir=GENERATED):
