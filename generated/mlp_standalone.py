@@ -379,15 +379,13 @@ def bce_loss(y, y_hat):
         dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
     """
     _check_pair(y, y_hat)
-    # NaN is neither < 0 nor > 1: it passes and propagates, like every other NaN here.
-    # Two reductions decide the common case; NaN (min/max return it) or a value outside [0, 1]
-    # takes the exact elementwise test, so the outcome is the same as testing every value.
+    # Two reductions decide the common case. A NaN (which min/max return) or a value outside
+    # [0, 1] takes the elementwise test, where NaN, neither < 0 nor > 1, passes: it
+    # propagates, like every other NaN here.
     if y_hat.numel() and not (float(y_hat.min()) >= 0 and float(y_hat.max()) <= 1):
         outside = (y_hat < 0) | (y_hat > 1)
-    else:
-        outside = None
-    if outside is not None and bool(outside.any()):
-        raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
-                         "{} values are outside, from {} to {}".format(
-                             int(outside.sum()), y_hat.numel(), float(y_hat.min()), float(y_hat.max())))
+        if bool(outside.any()):
+            raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
+                             "{} values are outside, from {} to {}".format(
+                                 int(outside.sum()), y_hat.numel(), float(y_hat.min()), float(y_hat.max())))
     return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
