@@ -8,7 +8,7 @@ import numpy as np
 
 CLASSES = ['disc', 'square', 'triangle', 'ring',
            'horizontal stripes', 'vertical stripes', 'checkerboard', 'polka dots']
-SIZE = 64
+SIZE = 48
 
 
 def _colours(rng):
