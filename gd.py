@@ -311,8 +311,10 @@ def _visualize_channels(args, model, size, start_image, bar):
                                  progress=bar('layer %d channel %d' % (args.layer, channel)))
         path = os.path.join(args.out, 'layer{}_channel{}.jpg'.format(args.layer, channel))
         save_img(image, path)
-        with torch.no_grad():
-            act = forward_and_return_activation(model, image, module)[0, channel].mean().item()
+        with torch.no_grad():  # measured as optimized: normalized, not jittered
+            act = forward_and_return_activation(
+                model, transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)(image),
+                module)[0, channel].mean().item()
         print('LAYER_{}_CHANNEL_{}: mean activation {:.4f} -> {}'.format(
             args.layer, channel, act, path), flush=True)
 
