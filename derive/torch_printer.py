@@ -5,7 +5,8 @@ what it gets wrong for us or what has a better torch spelling:
 
 - numbers: it prints ``torch.sqrt(2)`` (not a valid call on a Python int); we print float
   literals for every non-integer numeric factor;
-- ``Max(0, z)``: it prints ``torch.max(0, z)`` (invalid); we print ``torch.clamp(z, min=0)``;
+- ``Max(0, z)``: it prints ``torch.max(0, z)`` (invalid); we print ``torch.relu(z)``, and
+  ``Max(z, c)`` as ``torch.clamp(z, min=c)``;
 - ``Piecewise`` with a zero branch: ``grad * (cond)`` instead of ``torch.where`` (torch 1.7.1,
   the course's version, has no Python-scalar ``torch.where`` branches);
 - ``1/(1 + exp(-a))`` is ``torch.sigmoid(a)`` and ``log(1 + a)`` is ``torch.log1p(a)``;
@@ -148,6 +149,8 @@ class TorchPrinter(_SymPyTorchPrinter):
     def _print_Max(self, expr):
         numbers = [a for a in expr.args if a.is_number]
         tensors = [a for a in expr.args if not a.is_number]
+        if numbers == [0] and len(tensors) == 1:  # ReLU's own kernel: one dispatch, no scalar
+            return "torch.relu({})".format(self._print(tensors[0]))
         if len(numbers) == 1 and len(tensors) == 1:
             return "torch.clamp({}, min={})".format(self._print(tensors[0]), self._print(numbers[0]))
         raise NotImplementedError("TorchPrinter prints Max only as Max(tensor, number), got {}".format(expr))

@@ -60,7 +60,7 @@ def identity_backward(grad, input=None, result=None):
 
 
 def relu_forward(input):
-    return torch.clamp(input, min=0)
+    return torch.relu(input)
 
 
 def relu_backward(grad, input=None, result=None):
@@ -77,7 +77,7 @@ def relu_backward(grad, input=None, result=None):
 
 
 def scaled_relu_forward(input):
-    return 5*torch.clamp(input, min=0)
+    return 5*torch.relu(input)
 
 
 def scaled_relu_backward(grad, input=None, result=None):

@@ -9,7 +9,8 @@ from generated import layers
 
 CASES = [
     (sp.sqrt(2) * z, "1.4142135623730951*input"),  # SymPy's printer: torch.sqrt(2)*input
-    (sp.Max(0, z), "torch.clamp(input, min=0)"),  # SymPy's printer: torch.max(0, input)
+    (sp.Max(0, z), "torch.relu(input)"),  # SymPy's printer: torch.max(0, input)
+    (sp.Max(z, -100), "torch.clamp(input, min=-100)"),
     (sp.Piecewise((grad, z > 0), (0, True)), "grad*(input > 0)"),
     (1 / (1 + sp.exp(-z)), "torch.sigmoid(input)"),
     (grad / (1 + sp.exp(-z)), "grad*torch.sigmoid(input)"),
