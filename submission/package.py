@@ -241,8 +241,8 @@ def build(args, log=print):
     target = os.path.join(out_dir, netid + ".zip")
     if os.path.exists(target) and not args.force:
         raise BadInput("%s already exists; not overwriting it. Move it away, or pass --force "
-                       "to replace it (the old zip is then kept as a timestamped backup next "
-                       "to it)" % target)
+                       "(with make: FORCE=1) to replace it (the old zip is then kept as a "
+                       "timestamped backup next to it)" % target)
     contents = {
         "theory.pdf": _read(args.pdf, "theory.pdf (--pdf; build it with `make theory`)"),
         "mlp.py": _read(args.mlp, "the self-contained mlp.py (--mlp; render it with `make derive`)"),
