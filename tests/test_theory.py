@@ -6,7 +6,6 @@ compared with the derivative SymPy takes entry by entry, arranged in numerator l
 derivative of a scalar by an r x c matrix is c x r, so a missing transpose fails on shape or
 on value.
 """
-import importlib.util
 import pathlib
 import random
 import re
@@ -20,6 +19,7 @@ import torch
 from derive import activations, theory
 from derive.latex_printer import latex
 from derive.symbols import input, target
+from generated import layers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated" / "theory"
@@ -244,13 +244,6 @@ def test_graph_keeps_x_plus_x_and_shares_a():
     assert tex.count("variablenode]") == 6 and tex.count("operatornode]") == 5
 
 
-def _generated_layers():
-    spec = importlib.util.spec_from_file_location("generated_layers_for_theory", ROOT / "generated" / "layers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _plotted_points():
     """{activation: [(x, y)]} of the curves and kink values printed in q1_5_c.tex."""
     text = (GENERATED / "q1_5_c.tex").read_text()
@@ -268,7 +261,6 @@ def _plotted_points():
 
 
 def test_plotted_derivatives_equal_the_generated_torch_code():
-    layers = _generated_layers()
     for name, pts in _plotted_points().items():
         assert len(pts) > 50, name
         xs_ = torch.tensor([p[0] for p in pts], dtype=torch.float64)
