@@ -131,23 +131,17 @@ def static_checks(folder, log):
             sources[name] = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CheckFailed("python37", "%s is not UTF-8: %s" % (name, exc))
-    problems = []
-    for name, src in sources.items():
-        problems += api_check.check_python37(name, src)
-    if problems:
-        raise CheckFailed("python37", "\n".join(problems))
-    log("check python37: ok")
-    problems = (api_check.check_imports("mlp.py", sources["mlp.py"], MLP_THIRD_PARTY)
-                + api_check.check_imports("gd.py", sources["gd.py"], GD_THIRD_PARTY))
-    if problems:
-        raise CheckFailed("imports", "\n".join(problems))
-    log("check imports: ok")
-    problems = []
-    for name, src in sources.items():
-        problems += api_check.check_torch_api(name, src)
-    if problems:
-        raise CheckFailed("torch171", "\n".join(problems))
-    log("check torch171: ok")
+    static_checks = (
+        ("python37", lambda: [p for n, src in sources.items() for p in api_check.check_python37(n, src)]),
+        ("imports", lambda: api_check.check_imports("mlp.py", sources["mlp.py"], MLP_THIRD_PARTY)
+         + api_check.check_imports("gd.py", sources["gd.py"], GD_THIRD_PARTY)),
+        ("torch171", lambda: [p for n, src in sources.items() for p in api_check.check_torch_api(n, src)]),
+    )
+    for check, run in static_checks:
+        problems = run()
+        if problems:
+            raise CheckFailed(check, "\n".join(problems))
+        log("check %s: ok" % check)
 
 
 def _clean_env():
