@@ -14,7 +14,6 @@ NOTES.md). Every matrix-form answer is a SymPy matrix expression; tests/test_the
 instantiates each at small sizes with component symbols and compares it with SymPy's
 component-wise derivative. ``outputs()`` is called by ``derive.render``.
 """
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 

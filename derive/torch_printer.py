@@ -38,9 +38,6 @@ def _sympy_torch_printer():
 
 
 _SymPyTorchPrinter = _sympy_torch_printer()
-
-from derive.functions import ElementSum  # noqa: F401 (printed by _print_ElementSum)
-
 _MUL = PRECEDENCE["Mul"]
 
 
@@ -155,7 +152,7 @@ class TorchPrinter(_SymPyTorchPrinter):
             return "torch.clamp({}, min={})".format(self._print(tensors[0]), self._print(numbers[0]))
         raise NotImplementedError("TorchPrinter prints Max only as Max(tensor, number), got {}".format(expr))
 
-    def _print_ElementSum(self, expr):
+    def _print_ElementSum(self, expr):  # derive.functions.ElementSum
         return "torch.sum({})".format(self._print(expr.args[0]))
 
     def _print_Relational(self, expr):

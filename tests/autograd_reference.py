@@ -5,7 +5,6 @@ torch.nn with the same, shared weights, then compares y_hat, J, dJ/dy_hat and th
 gradients. ``compare_layer`` does the same for one generated layer function.
 """
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 import mlp
@@ -30,7 +29,8 @@ def assert_close(ours, theirs, what, scale_floor=1.0):
     size of the value when that is large (gradients at |z| = 1e4 are). ``scale_floor`` is the
     size of the terms a value sums: a sum of +-1e4 terms that cancels to 0 carries their
     rounding error, not its own."""
-    assert ours.shape == theirs.shape, "{}: shape {} != {}".format(what, tuple(ours.shape), tuple(theirs.shape))
+    assert ours.shape == theirs.shape, "{}: shape {} != {}".format(
+        what, tuple(ours.shape), tuple(theirs.shape))
     assert ours.dtype == theirs.dtype, "{}: dtype {} != {}".format(what, ours.dtype, theirs.dtype)
     assert torch.isfinite(ours).all() == torch.isfinite(theirs).all(), "{}: finiteness differs".format(what)
     diff = (ours.double() - theirs.double()).norm().item()

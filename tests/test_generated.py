@@ -36,7 +36,8 @@ def test_rendering_twice_gives_the_same_bytes():
 
 def test_standalone_imports_only_torch_and_the_standard_library():
     tree = ast.parse((ROOT / "generated" / "mlp_standalone.py").read_text(), feature_version=(3, 7))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported == {"torch"}
 

@@ -54,7 +54,7 @@ def test_dot_product_test(shape, dtype):
 
 def test_dot_product_test_catches_a_missing_transpose():
     g = torch.Generator().manual_seed(8)
-    x, W = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(3, 3, generator=g, dtype=torch.float64)
+    W = torch.randn(3, 3, generator=g, dtype=torch.float64)
     tx, c = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
     lhs = ((tx @ W.t()) * c).sum()
     wrong = (tx * (c @ W.t())).sum()  # grad @ W^T instead of grad @ W
