@@ -382,10 +382,10 @@ def bce_loss(y, y_hat):
     # Two reductions decide the common case. A NaN (which min/max return) or a value outside
     # [0, 1] takes the elementwise test, where NaN, neither < 0 nor > 1, passes: it
     # propagates, like every other NaN here.
-    if y_hat.numel() and not (float(y_hat.min()) >= 0 and float(y_hat.max()) <= 1):
+    if y_hat.numel() and not (y_hat.min().item() >= 0 and y_hat.max().item() <= 1):
         outside = (y_hat < 0) | (y_hat > 1)
         if bool(outside.any()):
             raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
                              "{} values are outside, from {} to {}".format(
-                                 int(outside.sum()), y_hat.numel(), float(y_hat.min()), float(y_hat.max())))
+                                 int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
     return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
