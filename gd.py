@@ -22,9 +22,14 @@ How `gradient_descent` makes the graded number high
   `model(image)` that follows then sees the same deterministic network that was optimized, and no
   parameter or buffer of the model is changed.
 * The objective goes through `normalize_and_jitter`, the grade does not.  During the last part of
-  the run (option ``grader_phase``) the objective also contains the grader's exact path: the
-  image fed as it is, without normalization or jitter.  Image blur is switched off there and the
-  image is clamped after every step, so the returned image is exactly the one that was optimized.
+  the run (option ``grader_phase``) the objective also takes the grader's exact path: the image
+  fed as it is, without normalization or jitter, on two steps out of three (the last included;
+  option ``grader_mix``), the jittered path on the others.  Image blur is switched off there and
+  the image is clamped after every step, so the returned image is exactly the one that was
+  optimized.
+* Cost: a step costs about one plain forward + backward of the model: one model call per step,
+  the smaller octaves run the model on the smaller image, the class-weight row of a linear loss
+  is found once, and the jitter, blurs and update are a handful of tensor calls.
 * The objective is the given ``loss`` (maximized, e.g. the label's logit) plus the log-softmax
   probability of the class the loss points at (found by differentiating ``loss`` with respect to
   the logits), so the *probability*, not only the logit, goes up.
@@ -334,7 +339,8 @@ def normalize_and_jitter(img, step=32):
 # Defaults of the techniques; every one can be turned off through gradient_descent's keywords.
 DEFAULT_OPTIONS = {
     # jitter: roll the image randomly before each forward pass (normalize_and_jitter); the roll
-    # range is jitter_step, or 32 pixels scaled to the image size when None.
+    # range is jitter_step, or 32 pixels scaled to the image size when None (in full-size
+    # pixels: scaled down with the image in the smaller octaves).
     'jitter': True,
     'jitter_step': None,
     # image blur: every blur_every steps blur the image with a Gaussian of sigma blur_sigma
@@ -351,6 +357,11 @@ DEFAULT_OPTIONS = {
     # at full size; the iterations are shared evenly between them (1 turns it off).
     'octaves': 3,
     'octave_scale': 1.5,
+    # what the model sees in the smaller octaves (the jittered path): 'octave', the image at the
+    # octave's own size (the classic technique: the network works on the coarse image, and a
+    # smaller image costs less), or 'full', the octave's image upsampled to the full size.  The
+    # grader's path (below) always sees the full-size image.
+    'octave_forward': 'octave',
     # gradient normalization: divide the gradient by its mean absolute value, so lr is about the
     # change per pixel per step; when False the raw gradient times lr is used.
     'grad_norm': True,
@@ -364,6 +375,11 @@ DEFAULT_OPTIONS = {
     'grader_phase': 0.3,
     # weight of the grader's path against the jittered, normalized path in that phase.
     'grader_weight': 2.0,
+    # how the two paths share the grader phase: 'alternate' (each step takes one path, the
+    # grader's on grader_weight / (1 + grader_weight) of the steps, the last one included: one
+    # forward + backward per step) or 'sum' (every step sums both paths, weighted: twice the
+    # cost of a step).
+    'grader_mix': 'alternate',
     # put the model in eval mode and leave it there (see the module docstring).
     'eval_mode': True,
     # visualize a middle layer: the loss is applied to this module's output instead of the
@@ -374,31 +390,87 @@ DEFAULT_OPTIONS = {
 }
 
 
+def _gaussian_taps(sigma, radius):
+    """The Gaussian's taps at -radius..radius, normalized to sum 1 (plain Python floats)."""
+    taps = [math.exp(-0.5 * (i / float(sigma)) ** 2) for i in range(-radius, radius + 1)]
+    total = sum(taps)
+    return [t / total for t in taps]
+
+
 def _gaussian_kernel(sigma):
     radius = max(1, int(math.ceil(2.5 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    return kernel / kernel.sum()
+    return torch.tensor(_gaussian_taps(sigma, radius), dtype=torch.float32)
+
+
+_BLUR_BASES = {}
+
+
+def _blur_basis(n, radius, device, dtype):
+    """(2 * radius + 1, n * n) tensor B: taps @ B, viewed (n, n), is the matrix M such that
+    M @ v is v reflect-padded by `radius` and convolved with the taps.  Cached: it depends only
+    on the side and the radius, so each step builds its blur matrix with one product."""
+    key = (n, radius, str(device), dtype)
+    basis = _BLUR_BASES.get(key)
+    if basis is None:
+        index = np.abs(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None, :])
+        index = np.where(index > n - 1, 2 * (n - 1) - index, index)  # reflect, no edge repeat
+        array = np.zeros((2 * radius + 1, n, n), dtype=np.float32)
+        for t in range(2 * radius + 1):
+            array[t, np.arange(n), index[:, t]] += 1.0
+        basis = torch.from_numpy(array.reshape(2 * radius + 1, n * n)).to(device, dtype)
+        if len(_BLUR_BASES) >= 64:
+            _BLUR_BASES.clear()
+        _BLUR_BASES[key] = basis
+    return basis
+
+
+def _blur_matrix(n, taps, radius):
+    """(n, n) matrix: (M @ v) is v reflect-padded by `radius` and convolved with `taps`."""
+    return torch.matmul(taps, _blur_basis(n, radius, taps.device, taps.dtype)).view(n, n)
+
+
+# Up to this side the blur is two small matrix products (blur rows, blur columns); above it a
+# depthwise convolution, whose cost does not grow with the side squared.
+MATMUL_BLUR_MAX_SIDE = 128
 
 
 def gaussian_blur(img, sigma):
-    """Separable Gaussian blur of a (N, C, H, W) tensor with reflect padding."""
+    """Gaussian blur of a (N, C, H, W) tensor with reflect padding (separable).
+
+    This runs every step of gradient_descent.  On small images a convolution call costs far more
+    than its arithmetic, so there the blur is two matrix products with banded (n, n) matrices
+    that hold the taps and the reflection: (M_h @ img) @ M_w^T.  Larger images: one reflect pad
+    and one depthwise convolution with the outer product of the taps (the Gaussian and reflect
+    padding are both separable, so this equals the two 1-D passes).
+    """
     if sigma <= 0:
         return img
-    kernel = _gaussian_kernel(sigma).to(img.device, img.dtype)
-    radius = min(kernel.numel() // 2, img.shape[-1] - 1, img.shape[-2] - 1)
+    radius = min(max(1, int(math.ceil(2.5 * sigma))), img.shape[-1] - 1, img.shape[-2] - 1)
     if radius < 1:
         return img
-    centre = kernel.numel() // 2
-    kernel = kernel[centre - radius:centre + radius + 1]
-    kernel = kernel / kernel.sum()
+    taps = torch.tensor(_gaussian_taps(sigma, radius), dtype=img.dtype, device=img.device)
+    height, width = img.shape[-2:]
+    if max(height, width) <= MATMUL_BLUR_MAX_SIDE:
+        rows = _blur_matrix(height, taps, radius)
+        cols = rows if width == height else _blur_matrix(width, taps, radius)
+        return torch.matmul(torch.matmul(rows, img), cols.t())
     channels = img.shape[1]
-    horizontal = kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
-    vertical = kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
-    out = F.pad(img, (radius, radius, 0, 0), mode='reflect')
-    out = F.conv2d(out, horizontal, groups=channels)
-    out = F.pad(out, (0, 0, radius, radius), mode='reflect')
-    return F.conv2d(out, vertical, groups=channels)
+    kernel = (taps.view(-1, 1) * taps.view(1, -1)).expand(channels, 1, 2 * radius + 1,
+                                                         2 * radius + 1)
+    out = F.pad(img, (radius, radius, radius, radius), mode='reflect')
+    return F.conv2d(out, kernel, groups=channels)
+
+
+def _jitter_and_normalize(img, step, mean, std):
+    """normalize_and_jitter(img, step) (step 0: the normalization alone), made cheaper.
+
+    The same random draws and the very same tensor as normalize_and_jitter (tests/test_gd.py
+    checks it), in two calls instead of about a dozen per step: one roll over both axes, and the
+    normalization with `mean` and `std` tensors made once per run, not at every step."""
+    if step:
+        dx, dy = np.random.randint(-step, step - 1, 2)
+        img = torch.roll(img, (int(dy), int(dx)), (-2, -1))
+    return (img - mean) / std
 
 
 def _resize(img, size):
@@ -417,16 +489,66 @@ def _class_weights(loss, logits):
     return None if grad is None else grad.detach()
 
 
-def _objective(loss, logits, use_softmax, loss_weight=1.0):
-    value = loss(logits)
+class _ClassWeights(object):
+    """`_class_weights(loss, logits)`, computed once per logits shape when the loss is linear.
+
+    Why caching is valid: when the loss is linear in the logits (`t[0, label].mean()`, any
+    weighted sum of logits), d loss / d logits does not depend on the logits at all, so the row
+    found at the first step is the row of every step.  Linearity is checked cheaply, once, by
+    differentiating at a second, quite different point: the two rows of a linear loss are equal
+    (bit for bit: the backward of a linear map never reads its input).  A loss whose rows differ
+    (e.g. `t.max()`, `t.softmax(1)[0, label]`) is differentiated at every step, as it must be.
+    """
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.shape = None  # logits shape the cached row belongs to
+        self.weights = None
+        self.linear = None  # None: not probed yet for this shape
+
+    def __call__(self, logits):
+        shape = tuple(logits.shape)
+        if self.linear and shape == self.shape:
+            return self.weights
+        weights = _class_weights(self.loss, logits)
+        if shape != self.shape or self.linear is None:
+            self.shape, self.linear = shape, False
+            if weights is not None:
+                base = logits.detach()
+                ramp = torch.linspace(-4.0, 4.0, base.numel(), device=base.device,
+                                      dtype=base.dtype).view(base.shape)
+                other = _class_weights(self.loss, ramp - 2.0 * base.flip(-1))
+                self.linear = other is not None and torch.equal(weights, other)
+            self.weights = weights
+        return weights
+
+
+def _objective(loss, logits, use_softmax, loss_weight=1.0, class_weights=None):
+    """loss_weight * loss(logits) (+ the log-softmax of the class the loss points at)."""
+    value = loss(logits) if loss_weight != 0 or not use_softmax else None
     if use_softmax and logits.dim() == 2:
-        weights = _class_weights(loss, logits)
+        weights = (class_weights(logits) if class_weights is not None
+                   else _class_weights(loss, logits))
         if weights is not None:
             # for a one-hot weight row: logit - logsumexp(logits) = log softmax(label)
-            log_prob = (weights * logits).sum() - (
-                weights.sum(1) * torch.logsumexp(logits, 1)).sum()
-            value = loss_weight * value + log_prob
-    return value
+            log_prob = (weights * F.log_softmax(logits, 1)).sum()
+            return log_prob if value is None else loss_weight * value + log_prob
+    return loss(logits) if value is None else value
+
+
+def _grader_path_steps(grader_steps, weight):
+    """Which steps of the grader phase take the grader's path (True) or the jittered one.
+
+    The grader's path gets weight / (1 + weight) of the steps, spread evenly, the last step
+    included; with gradient normalization that is the weight `grader_mix='sum'` gives it.
+    """
+    share = max(0.0, float(weight)) / (1.0 + max(0.0, float(weight)))
+
+    def taken(steps):  # grader's-path steps among the last `steps` (1e-9: float rounding)
+        return math.floor(steps * share + 1 - share + 1e-9)
+
+    return [taken(back + 1) > taken(back)  # back: 0 for the last step
+            for back in range(grader_steps - 1, -1, -1)]
 
 
 def gradient_descent(input, model, loss, iterations=256, **options):
@@ -447,6 +569,11 @@ def gradient_descent(input, model, loss, iterations=256, **options):
                         % (', '.join(unknown), ', '.join(sorted(DEFAULT_OPTIONS))))
     opt = dict(DEFAULT_OPTIONS)
     opt.update(options)
+    if opt['grader_mix'] not in ('alternate', 'sum'):
+        raise ValueError("grader_mix must be 'alternate' or 'sum', got %r" % (opt['grader_mix'],))
+    if opt['octave_forward'] not in ('octave', 'full'):
+        raise ValueError("octave_forward must be 'octave' or 'full', got %r"
+                         % (opt['octave_forward'],))
     iterations = int(iterations)
     if opt['eval_mode']:
         model.eval()
@@ -455,14 +582,23 @@ def gradient_descent(input, model, loss, iterations=256, **options):
     step = opt['jitter_step']
     if step is None:
         step = max(2, int(round(32 * min(full_size) / 224.0)))
-    normalize = transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
     is_class_loss = module is None
     grader_steps = int(round(opt['grader_phase'] * iterations)) if is_class_loss else 0
+    grader_first = iterations - grader_steps
+    alternate = opt['grader_mix'] == 'alternate'
+    grader_path = _grader_path_steps(grader_steps, opt['grader_weight'])
+    class_weights = _ClassWeights(loss)
 
     def forward(x):
         if module is None:
             return model(x)
         return forward_and_return_activation(model, x, module)
+
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=input.device).view(1, -1, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=input.device).view(1, -1, 1, 1)
+
+    def jittered(x, step):
+        return _jitter_and_normalize(x, step if opt['jitter'] else 0, mean, std)
 
     octaves = max(1, int(opt['octaves']))
     sizes = []
@@ -471,6 +607,7 @@ def gradient_descent(input, model, loss, iterations=256, **options):
         sizes.append((max(8, int(round(full_size[0] / factor))),
                       max(8, int(round(full_size[1] / factor)))))
     bounds = [int(round(iterations * k / float(octaves))) for k in range(octaves + 1)]
+    decay = float(opt['decay'])
 
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():  # gradients with respect to the image only
@@ -479,41 +616,64 @@ def gradient_descent(input, model, loss, iterations=256, **options):
         image = input.detach().clone().float()
         iteration = 0
         for k in range(octaves):
-            x = _resize(image, sizes[k]).detach()
+            # a fresh tensor of our own: the updates below are done in place
+            x = _resize(image, sizes[k]).detach().clone()
+            scale = x.shape[-1] / float(full_size[-1])
+            # the model sees this octave at its own size ('octave'; the last octave is full-size)
+            own_size = opt['octave_forward'] == 'octave' and tuple(x.shape[-2:]) != full_size
+            octave_step = max(1, int(round(step * scale)))
             for _ in range(bounds[k + 1] - bounds[k]):
                 progress_frac = iteration / float(max(1, iterations - 1))
-                in_grader_phase = iteration >= iterations - grader_steps
+                in_grader_phase = iteration >= grader_first
                 x.requires_grad_(True)
-                full = _resize(x, full_size)
-                if opt['jitter']:
-                    seen = normalize_and_jitter(full, step)
+                # the grader's path needs the full-size image; so does the jittered one unless
+                # the model sees the octave at its own size
+                full = _resize(x, full_size) if in_grader_phase or not own_size else None
+                if in_grader_phase and alternate and grader_path[iteration - grader_first]:
+                    logits = None  # this step takes the grader's path only
+                elif own_size:
+                    try:
+                        logits = forward(jittered(x, octave_step))
+                    except (RuntimeError, ValueError):
+                        # too small for this model (pooled away, or BatchNorm in training mode
+                        # left with one value per channel): this octave runs at full size
+                        own_size = False
+                        full = _resize(x, full_size)
+                        logits = forward(jittered(full, step))
                 else:
-                    seen = normalize(full)
+                    logits = forward(jittered(full, step))
                 if in_grader_phase:
                     # probabilities only (the loss alone would also lift the runner-up classes),
                     # on the jittered path and on the grader's exact path: the image as it is,
-                    # no normalization, no jitter
-                    objective = (_objective(loss, forward(seen), True, 0.0)
-                                 + opt['grader_weight']
-                                 * _objective(loss, forward(full), True, 0.0))
+                    # no normalization, no jitter.  'alternate': one path per step (one forward
+                    # and backward, like any other step); 'sum': both paths every step.
+                    if logits is None:
+                        objective = _objective(loss, forward(full), True, 0.0, class_weights)
+                    else:
+                        objective = _objective(loss, logits, True, 0.0, class_weights)
+                        if not alternate:
+                            objective = objective + opt['grader_weight'] * _objective(
+                                loss, forward(full), True, 0.0, class_weights)
                 else:
-                    objective = _objective(loss, forward(seen), opt['softmax_objective'])
+                    objective = _objective(loss, logits, opt['softmax_objective'], 1.0,
+                                           class_weights)
                 grad, = torch.autograd.grad(objective, x)
-                x = x.detach()
+                x = x.detach()  # the graph is freed: x may be updated in place from here on
                 if opt['grad_blur_sigma'] > 0:
                     sigma = opt['grad_blur_sigma'] * (1.0 - 0.5 * progress_frac)
-                    grad = gaussian_blur(grad, sigma * x.shape[-1] / float(full_size[-1]))
+                    grad = gaussian_blur(grad, sigma * scale)
                 lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * progress_frac)
                 if opt['grad_norm']:
-                    grad = grad / (grad.abs().mean() + 1e-12)
-                x = x + lr * grad
-                if opt['decay'] > 0:
-                    x = x - opt['decay'] * (x - 0.5)
+                    x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
+                else:
+                    x.add_(grad, alpha=lr)
+                if decay > 0:  # x - decay * (x - 0.5)
+                    x.mul_(1.0 - decay).add_(0.5 * decay)
                 if (opt['blur_every'] and opt['blur_sigma'] > 0 and not in_grader_phase
                         and (iteration + 1) % opt['blur_every'] == 0):
-                    x = gaussian_blur(x, opt['blur_sigma'] * x.shape[-1] / float(full_size[-1]))
+                    x = gaussian_blur(x, opt['blur_sigma'] * scale)
                 if opt['clamp']:
-                    x = x.clamp(0, 1)
+                    x.clamp_(0, 1)
                 iteration += 1
                 if opt['progress'] is not None:
                     opt['progress'](iteration, 'objective %.3f' % objective.item())

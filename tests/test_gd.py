@@ -101,7 +101,9 @@ SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
             ('gradient blur', {'grad_blur_sigma': 0}), ('octaves', {'octaves': 1}),
             ('gradient normalization', {'grad_norm': False}),
             ('softmax objective', {'softmax_objective': False}),
-            ('grader phase', {'grader_phase': 0})]
+            ('grader phase', {'grader_phase': 0}),
+            ('octaves at full size', {'octave_forward': 'full'}),
+            ('both paths every grader step', {'grader_mix': 'sum'})]
 
 
 def run_small(model, **options):
@@ -125,7 +127,7 @@ def test_each_technique_can_be_turned_off(bundled, name, options):
 
 def test_every_default_has_a_switch_tested():
     techniques = {'jitter', 'blur_sigma', 'clamp', 'decay', 'grad_blur_sigma', 'octaves',
-                  'grad_norm', 'softmax_objective', 'grader_phase'}
+                  'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix'}
     assert techniques <= set(gd.DEFAULT_OPTIONS)
     assert techniques == {k for _, options in SWITCHES for k in options} - {'lr'}
 
@@ -217,3 +219,95 @@ def test_source_is_python37_and_imports_only_allowed_modules():
     for newer in ('torch.special', '.mT', 'inference_mode', 'antialias', 'torch.func',
                   'torch.compile'):
         assert newer not in source, newer
+
+
+def test_cached_class_weights_equal_recomputed_ones():
+    generator = torch.Generator().manual_seed(0)
+    logits = [torch.randn(1, 8, generator=generator) * 5 for _ in range(4)]
+    # linear in the logits: probed once, then the cached row is returned; it is the true row
+    for loss in (class_loss(3), lambda t: (t * torch.arange(8.0)).sum() + 2.0):
+        cached = gd._ClassWeights(loss)
+        for value in logits:
+            assert torch.equal(cached(value), gd._class_weights(loss, value))
+        assert cached.linear is True
+    # not linear: d loss / d logits depends on the logits, recomputed at every call
+    for loss in (lambda t: t.max(), lambda t: t.softmax(1)[0, 2]):
+        cached = gd._ClassWeights(loss)
+        for value in logits:
+            assert torch.equal(cached(value), gd._class_weights(loss, value))
+        assert cached.linear is False
+    # a new logits shape is probed again
+    cached = gd._ClassWeights(lambda t: t[0, 1].mean())
+    cached(logits[0])
+    assert cached(torch.zeros(1, 5)).shape == (1, 5)
+
+
+def test_nonlinear_loss_still_optimizes(bundled):
+    model, _ = bundled
+    np.random.seed(0)
+    start = gray_noise(32, 0)
+    loss = lambda t: t.log_softmax(1)[0, 4]  # not linear in the logits
+    image = gd.gradient_descent(start, model, loss, iterations=32)
+    model.eval()
+    assert graded(model, image, 4) > graded(model, start, 4)
+
+
+def test_fast_jitter_is_normalize_and_jitter():
+    mean = torch.tensor(gd.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(gd.IMAGENET_STD).view(1, 3, 1, 1)
+    image = torch.rand(1, 3, 20, 27)
+    for seed, step in [(0, 2), (1, 7), (2, 1)]:
+        np.random.seed(seed)
+        expected = gd.normalize_and_jitter(image, step)
+        np.random.seed(seed)
+        got = gd._jitter_and_normalize(image, step, mean, std)
+        assert torch.equal(got, expected)
+    # the same number of draws: the random stream after it is the same
+    np.random.seed(5)
+    gd.normalize_and_jitter(image, 3)
+    after_reference = np.random.rand()
+    np.random.seed(5)
+    gd._jitter_and_normalize(image, 3, mean, std)
+    assert np.random.rand() == after_reference
+
+
+def reference_blur(img, sigma):
+    """Two 1-D passes, each with its own reflect padding (the textbook separable blur)."""
+    import math
+    import torch.nn.functional as F
+    radius = min(max(1, int(math.ceil(2.5 * sigma))), img.shape[-1] - 1, img.shape[-2] - 1)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (x / sigma) ** 2)
+    taps = (taps / taps.sum()).to(img.dtype)
+    c = img.shape[1]
+    out = F.conv2d(F.pad(img, (radius, radius, 0, 0), mode='reflect'),
+                   taps.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(out, (0, 0, radius, radius), mode='reflect'),
+                    taps.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+@pytest.mark.parametrize('shape,sigma', [((1, 3, 48, 48), 1.0), ((2, 3, 21, 32), 0.45),
+                                         ((1, 3, 5, 40), 2.0), ((1, 3, 150, 140), 1.0),
+                                         ((1, 3, 2, 2), 3.0)])
+def test_gaussian_blur_matches_two_reflect_padded_passes(shape, sigma):
+    # small sides take the matrix path, large ones (150 > MATMUL_BLUR_MAX_SIDE) the convolution
+    image = torch.rand(*shape, dtype=torch.float64)
+    assert torch.allclose(gd.gaussian_blur(image, sigma), reference_blur(image, sigma),
+                          atol=1e-12)
+    assert gd.gaussian_blur(image, 0) is image
+
+
+def test_grader_path_share_and_last_step():
+    for steps in (1, 2, 5, 77):
+        path = gd._grader_path_steps(steps, 2.0)
+        assert len(path) == steps and path[-1]
+        assert abs(sum(path) - steps * 2 / 3.0) <= 1
+    assert not any(gd._grader_path_steps(6, 0.0))
+    assert gd._grader_path_steps(4, 1.0) == [False, True, False, True]
+
+
+def test_bad_mode_options_are_refused(bundled):
+    model, _ = bundled
+    for options in ({'grader_mix': 'both'}, {'octave_forward': 'half'}):
+        with pytest.raises(ValueError):
+            gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1, **options)
