@@ -159,13 +159,17 @@ class TorchPrinter(_SymPyTorchPrinter):
         return "{} {} {}".format(self._print(expr.lhs), expr.rel_op, self._print(expr.rhs))
 
     def _print_Piecewise(self, expr):
-        # Two branches (value, cond), (other, True). A zero branch becomes a multiplication by
-        # the boolean mask: it keeps NaN in `grad` (NaN * False is NaN), as autograd does.
+        # Two branches (value, cond), (other, True). A zero branch zeroes value where the
+        # condition fails: value.masked_fill(not cond, 0), as PyTorch's threshold_backward
+        # (`result <= 0 ? 0 : grad`). Trap: under NaN, `result <= 0` and `result > 0` are both
+        # false, so a NaN result passes grad through, as autograd's ReLU does; and it is one
+        # kernel, where grad * (cond) is a comparison plus a float-times-bool multiply.
         if len(expr.args) != 2 or expr.args[1].cond != sp.true:
             raise NotImplementedError("TorchPrinter prints two-branch Piecewise only, got {}".format(expr))
         (value, cond), (other, _) = expr.args
-        if other == 0:
-            return "{}*({})".format(self.parenthesize(value, _MUL, strict=True), self._print(cond))
+        if other == 0 and not value.is_number:
+            return "{}.masked_fill({}, 0)".format(self.parenthesize(value, PRECEDENCE["Atom"], strict=True),
+                                                  self._print(sp.Not(cond)))
         if value.is_number or other.is_number:
             raise NotImplementedError(
                 "a Piecewise branch is a bare number ({}); fold `grad` into it first "

@@ -64,7 +64,7 @@ def relu_forward(input):
 
 
 def relu_backward(grad, input=None, result=None):
-    return grad*(result > 0)
+    return grad.masked_fill(result <= 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def scaled_relu_forward(input):
 
 
 def scaled_relu_backward(grad, input=None, result=None):
-    return 5*grad*(result > 0)
+    return (5*grad).masked_fill(result <= 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -150,3 +150,18 @@ def test_bce_gradient_at_saturation_meets_the_courses_absolute_tolerance():
         with torch.enable_grad():
             F.binary_cross_entropy(leaf, y).backward()
         assert (layers.bce_loss_backward(y_hat, y) - leaf.grad).norm() < 1e-3
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_at_a_nan_input_with_a_finite_grad_is_autograds(name):
+    """autograd's ReLU passes grad through where its result is NaN (threshold_backward's
+    `result <= 0 ? 0 : grad`); the generated backward does the same, for every activation."""
+    z = torch.tensor([float("nan"), -1.0, 2.0], dtype=torch.float64)
+    grad = torch.tensor([3.0, 3.0, 3.0], dtype=torch.float64)
+    a = layers.ACTIVATIONS[name]
+    saved = {"input": z, "result": a["forward"](z)}
+    ours = a["backward"](grad, **{k: saved[k] for k in a["saves"]})
+    leaf = z.clone().requires_grad_()
+    with torch.enable_grad():
+        TORCH_ACTIVATIONS[name](leaf).backward(grad)
+    assert torch.allclose(ours, leaf.grad, equal_nan=True), (ours, leaf.grad)

@@ -11,7 +11,8 @@ CASES = [
     (sp.sqrt(2) * z, "1.4142135623730951*input"),  # SymPy's printer: torch.sqrt(2)*input
     (sp.Max(0, z), "torch.relu(input)"),  # SymPy's printer: torch.max(0, input)
     (sp.Max(z, -100), "torch.clamp(input, min=-100)"),
-    (sp.Piecewise((grad, z > 0), (0, True)), "grad*(input > 0)"),
+    (sp.Piecewise((grad, z > 0), (0, True)), "grad.masked_fill(input <= 0, 0)"),
+    (sp.Piecewise((5 * grad, z > 0), (0, True)), "(5*grad).masked_fill(input <= 0, 0)"),
     (1 / (1 + sp.exp(-z)), "torch.sigmoid(input)"),
     (grad / (1 + sp.exp(-z)), "grad*torch.sigmoid(input)"),
     (sp.log(1 - z), "torch.log1p(-input)"),
