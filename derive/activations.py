@@ -29,7 +29,6 @@ class Activation:
     latex: str  # how the theory writes f
     rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
     backward_in: str = "input"  # or "result"
-    in_course_api: bool = True  # accepted by mlp.py as f_function / g_function
 
     @cached_property
     def raw_derivative(self):
@@ -75,9 +74,9 @@ ACTIVATIONS = (
     Activation("identity", input, r"\operatorname{id}"),
     Activation("relu", sp.Max(0, input), r"\operatorname{ReLU}", rewrites=(rewrites.kink_zero,),
                backward_in="result"),
-    # The theory's f = 5 (.)^+ of 1.2; not one of mlp.py's names.
+    # The theory's f = 5 (.)^+ of 1.2 (mlp.py accepts it too, beside the course's names).
     Activation("scaled_relu", 5 * sp.Max(0, input), r"5\,(\cdot)^+", rewrites=(rewrites.kink_zero,),
-               backward_in="result", in_course_api=False),
+               backward_in="result"),
     Activation("sigmoid", 1 / (1 + sp.exp(-input)), r"\sigma", backward_in="result"),
     Activation("tanh", sp.tanh(input), r"\tanh", backward_in="result"),
     # At 0 the `True` branch applies: slope 0.01, as PyTorch's leaky_relu_backward.
