@@ -1,7 +1,8 @@
 """Tests of the submission packager (submission/package.py) and its static checks.
 
-Stand-in files live under tmp_path; the course-style scripts really run (as subprocesses), so a
-wrong gradient is caught the way the grader would catch it.
+The sets under test live under tmp_path: the real generated/mlp_standalone.py (or a one-line
+mutation of it), a stand-in gd.py and PDF. The course-style scripts really run (as
+subprocesses), so a wrong gradient is caught the way the grader would catch it.
 """
 import json
 import os
@@ -17,82 +18,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COURSE_TESTS = os.path.join(REPO, "submission", "course_tests")
 NETID_RULE = "2 or 3 lowercase letters"
 
-GOOD_MLP = textwrap.dedent('''\
-    import torch
+# The real self-contained mlp.py that goes into the zip (make derive writes it); the broken
+# variants below are one-line mutations of it.
+with open(os.path.join(REPO, "generated", "mlp_standalone.py")) as _fh:
+    GOOD_MLP = _fh.read()
 
 
-    class MLP:
-        def __init__(self, linear_1_in_features, linear_1_out_features, f_function,
-                     linear_2_in_features, linear_2_out_features, g_function):
-            self.f_function = f_function
-            self.g_function = g_function
-            self.parameters = dict(
-                W1=torch.randn(linear_1_out_features, linear_1_in_features),
-                b1=torch.randn(linear_1_out_features),
-                W2=torch.randn(linear_2_out_features, linear_2_in_features),
-                b2=torch.randn(linear_2_out_features),
-            )
-            self.grads = dict(
-                dJdW1=torch.zeros(linear_1_out_features, linear_1_in_features),
-                dJdb1=torch.zeros(linear_1_out_features),
-                dJdW2=torch.zeros(linear_2_out_features, linear_2_in_features),
-                dJdb2=torch.zeros(linear_2_out_features),
-            )
-            self.cache = dict()
+def mutate(old, new):
+    """GOOD_MLP with one piece replaced; fails loudly if the piece is not there any more."""
+    assert old in GOOD_MLP, "mutation anchor {!r} not in generated/mlp_standalone.py".format(old)
+    return GOOD_MLP.replace(old, new, 1)
 
-        @staticmethod
-        def _act(name, z):
-            if name == 'relu':
-                return z.clamp(min=0)
-            if name == 'sigmoid':
-                return torch.sigmoid(z)
-            return z
-
-        @staticmethod
-        def _act_grad(name, z, a, grad):
-            if name == 'relu':
-                return grad * (z > 0).to(grad.dtype)
-            if name == 'sigmoid':
-                return grad * a * (1 - a)
-            return grad
-
-        def forward(self, x):
-            p = self.parameters
-            z1 = x.mm(p['W1'].t()) + p['b1']
-            z2 = self._act(self.f_function, z1)
-            z3 = z2.mm(p['W2'].t()) + p['b2']
-            y_hat = self._act(self.g_function, z3)
-            self.cache.update(x=x, z1=z1, z2=z2, z3=z3, y_hat=y_hat)
-            return y_hat
-
-        def backward(self, dJdy_hat):
-            c, p = self.cache, self.parameters
-            dz3 = self._act_grad(self.g_function, c['z3'], c['y_hat'], dJdy_hat)
-            self.grads['dJdW2'] += dz3.t().mm(c['z2'])
-            self.grads['dJdb2'] += dz3.sum(0)
-            dz2 = dz3.mm(p['W2'])
-            dz1 = self._act_grad(self.f_function, c['z1'], c['z2'], dz2)
-            self.grads['dJdW1'] += dz1.t().mm(c['x'])
-            self.grads['dJdb1'] += dz1.sum(0)
-
-        def clear_grad_and_cache(self):
-            for grad in self.grads.values():
-                grad.zero_()
-            self.cache = dict()
-
-
-    def mse_loss(y, y_hat):
-        diff = y_hat - y
-        return (diff ** 2).mean(), 2 * diff / diff.numel()
-
-
-    def bce_loss(y, y_hat):
-        log_p = torch.clamp(torch.log(y_hat), min=-100)
-        log_q = torch.clamp(torch.log(1 - y_hat), min=-100)
-        J = -(y * log_p + (1 - y) * log_q).mean()
-        dJdy_hat = (y_hat - y) / torch.clamp(y_hat * (1 - y_hat), min=1e-12) / y.numel()
-        return J, dJdy_hat
-    ''')
 
 GOOD_GD = textwrap.dedent('''\
     import numpy as np
@@ -198,8 +134,7 @@ def test_good_set_writes_zip_with_exactly_the_three_files(tmp_path, capsys):
 
 def test_wrong_gradient_fails_course_tests_and_leaves_no_zip(tmp_path, capsys):
     # a classic mistake: the MSE gradient without the factor 2
-    broken = GOOD_MLP.replace("2 * diff / diff.numel()", "diff / diff.numel()")
-    assert broken != GOOD_MLP
+    broken = mutate("(input - target)/(numel/2)", "(input - target)/numel")
     src = make_set(tmp_path, mlp=broken)
     scripts = course_folder(tmp_path, "course_relu_identity_mse.py")
     assert run_packager(tmp_path, src, scripts) == 1
@@ -210,15 +145,15 @@ def test_wrong_gradient_fails_course_tests_and_leaves_no_zip(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("check, broken, expected", [
-    ("python37", GOOD_MLP.replace("diff = y_hat - y", "if (diff := y_hat - y) is None:\n        pass"),
+    ("python37", mutate("    numel = input.numel()\n", "    if (numel := input.numel()) is None:\n        pass\n"),
      "not valid Python 3.7 syntax"),
-    ("python37", GOOD_MLP.replace("def mse_loss(y, y_hat):", "def mse_loss(y, y_hat, /):"),
+    ("python37", mutate("def mse_loss(y, y_hat):", "def mse_loss(y, y_hat, /):"),
      "not valid Python 3.7 syntax"),
-    ("torch171", GOOD_MLP.replace("z1 = x.mm(p['W1'].t())", "z1 = x.mm(p['W1'].mT)"), "mT"),
-    ("torch171", GOOD_MLP.replace("torch.sigmoid(z)", "torch.special.expit(z)"),
+    ("torch171", mutate("weight.t()", "weight.mT"), "mT"),
+    ("torch171", mutate("torch.sigmoid(input)", "torch.special.expit(input)"),
      "`torch.special` does not exist in torch 1.7.1"),
     ("imports", "import numpy as np\n" + GOOD_MLP, "imports `numpy`"),
-    ("imports", GOOD_MLP.replace("import torch\n", "import torch\nfrom generated import layers\n"),
+    ("imports", mutate("import torch\n", "import torch\nfrom generated import layers\n"),
      "imports `generated`"),
 ])
 def test_broken_mlp_fails_the_named_check_and_leaves_no_zip(tmp_path, capsys, check, broken, expected):
