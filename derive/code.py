@@ -12,9 +12,11 @@ def _math(expr):
 
 def linear_context():
     backward = []
-    args = {"input": "grad, weight", "weight": "grad, input", "bias": "grad"}
     for name, expr in linear.vjp().items():
-        backward.append({"name": name, "args": args[name], "math": _math(expr), "code": torch_code(expr)})
+        # The function takes what its formula reads: grad, then the layer's other tensors.
+        reads = sorted(s.name for s in expr.atoms(sp.MatrixSymbol) if s != linear.grad)
+        backward.append({"name": name, "args": ", ".join(["grad"] + reads), "math": _math(expr),
+                         "code": torch_code(expr)})
     return {
         "doc": "result = input @ weight^T + bias (rows); z = W x + b (columns, the theory)",
         "forward_math": _math(linear.forward),
