@@ -9,7 +9,7 @@ import sys
 
 import jinja2
 
-from derive import checks, code, theory
+from derive import checks, code, course_tests, theory
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -54,7 +54,7 @@ def outputs():
     return [
         ("layers.py.j2", "layers.py", ctx),
         ("mlp_standalone.py.j2", "mlp_standalone.py", _standalone_context(ctx)),
-    ] + theory.outputs()
+    ] + theory.outputs() + course_tests.outputs()
 
 
 def render(out_dir=GENERATED):

@@ -13,7 +13,8 @@ folder and unpacked into fresh folders, and these checks run on the unpacked fil
 3. ``imports``: mlp.py imports only torch and the standard library; gd.py only numpy, torch,
    torchvision and the standard library;
 4. ``torch171``: every torch name and tensor method they use exists in torch 1.7.1;
-5. ``course tests``: each script in ``submission/course_tests/`` runs as ``python script.py``
+5. ``course tests``: each script in ``generated/course_tests/`` (the MLP ones, rendered by
+   ``make derive`` from one template) and ``submission/course_tests/`` (gd.py's) runs as ``python script.py``
    in a folder holding only the three files and that script, exits 0 and prints only lines
    that are ``True`` (or ``tensor(True)``, which is what the course's own
    ``print((a - b).norm() < 1e-3)`` prints), at least one.
@@ -36,7 +37,9 @@ import zipfile
 from submission import api_check
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COURSE_TESTS = os.path.join(REPO, "submission", "course_tests")
+# The course-style scripts: the MLP ones rendered by `make derive`, and gd.py's smoke test.
+COURSE_TESTS = (os.path.join(REPO, "generated", "course_tests"),
+                os.path.join(REPO, "submission", "course_tests"))
 
 ZIP_NAMES = ("theory.pdf", "mlp.py", "gd.py")
 MLP_THIRD_PARTY = {"torch"}
@@ -185,11 +188,12 @@ def run_script(script, zip_path, python, timeout):
     return name, problem, proc.stdout, proc.stderr, seconds
 
 
-def course_tests(zip_path, tests_dir, python, timeout, jobs, log):
-    scripts = sorted(os.path.join(tests_dir, n) for n in os.listdir(tests_dir)
-                     if n.endswith(".py") and not n.startswith("_"))
+def course_tests(zip_path, tests_dirs, python, timeout, jobs, log):
+    scripts = sorted((os.path.join(d, n) for d in tests_dirs for n in os.listdir(d)
+                      if n.endswith(".py") and not n.startswith("_")), key=os.path.basename)
     if not scripts:
-        raise CheckFailed("course tests", "no test scripts in %s" % tests_dir)
+        raise CheckFailed("course tests", "no test scripts in %s" % ", ".join(tests_dirs))
+    paths = {os.path.basename(s): s for s in scripts}
     failures = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(run_script, s, zip_path, python, timeout) for s in scripts]
@@ -199,8 +203,7 @@ def course_tests(zip_path, tests_dir, python, timeout, jobs, log):
                 log("check course tests: %s ok (%d lines True, %.1fs)"
                     % (name, len(out.splitlines()), seconds))
             else:
-                failures.append(_describe_failure(name, problem, out, err, _header(
-                    os.path.join(tests_dir, name))))
+                failures.append(_describe_failure(name, problem, out, err, _header(paths[name])))
     if failures:
         raise CheckFailed("course tests", "\n\n".join(failures))
 
@@ -242,8 +245,10 @@ def build(args, log=print):
         "mlp.py": _read(args.mlp, "the self-contained mlp.py (--mlp; render it with `make derive`)"),
         "gd.py": _read(args.gd, "gd.py (--gd)"),
     }
-    if not os.path.isdir(args.tests_dir):
-        raise BadInput("course test folder not found: %s" % args.tests_dir)
+    tests_dirs = args.tests_dir or COURSE_TESTS
+    for folder in tests_dirs:
+        if not os.path.isdir(folder):
+            raise BadInput("course test folder not found: %s" % folder)
     with tempfile.TemporaryDirectory(prefix="submission-") as work:
         zip_path = os.path.join(work, netid + ".zip")
         write_zip(zip_path, contents)
@@ -253,7 +258,7 @@ def build(args, log=print):
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(unpacked)
         static_checks(unpacked, log)
-        course_tests(zip_path, args.tests_dir, args.python, args.timeout, args.jobs, log)
+        course_tests(zip_path, tests_dirs, args.python, args.timeout, args.jobs, log)
         os.makedirs(out_dir, exist_ok=True)
         partial = os.path.join(out_dir, ".%s.zip.partial" % netid)
         shutil.copyfile(zip_path, partial)
@@ -285,8 +290,9 @@ def parse_args(argv=None):
                         help="folder for the zip (default: %(default)s)")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing zip (the old one is kept as a backup)")
-    parser.add_argument("--tests-dir", default=COURSE_TESTS,
-                        help="course-style test scripts to run (default: %(default)s)")
+    parser.add_argument("--tests-dir", action="append",
+                        help="a folder of course-style test scripts to run; repeat for more "
+                             "(default: %s)" % " and ".join(COURSE_TESTS))
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter that runs the test scripts (default: this one)")
     parser.add_argument("--timeout", type=float, default=120.0,
