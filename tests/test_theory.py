@@ -1,4 +1,4 @@
-"""theory.pdf's answers (derive/theory.py) against SymPy's component-wise derivatives, the
+"""theory.pdf's answers (derive/theory/) against SymPy's component-wise derivatives, the
 generated torch code and a real LaTeX build.
 
 Each matrix-form answer is instantiated at small sizes with one symbol per component and
@@ -16,14 +16,15 @@ import pytest
 import sympy as sp
 import torch
 
-from derive import activations, theory
+from derive import activations
+from derive.theory import computational_graph, concepts, derivative_plots, network, update_rules
 from derive.latex_printer import latex
 from derive.symbols import input, target
 from generated import layers
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GENERATED = ROOT / "generated" / "theory"
-SIZES = {theory.n: 3, theory.m: 4, theory.K: 2}  # all different, so shapes tell a transpose
+SIZES = {network.n: 3, network.m: 4, network.K: 2}  # all different, so shapes tell a transpose
 TOL = 1e-20
 
 
@@ -48,19 +49,19 @@ class Net:
     symbols (those a derivative is taken by); all others take their values from ``at``."""
 
     def __init__(self, case, at=None, symbolic=()):
-        n, m, K = (SIZES[s] for s in (theory.n, theory.m, theory.K))
+        n, m, K = (SIZES[s] for s in (network.n, network.m, network.K))
         self.case = case
         self.f, self.g = activations.BY_NAME[case.f], activations.BY_NAME[case.g]
         self.components = {
-            theory.x: _components("x", n, 1), theory.y: _components("y", K, 1),
-            theory.W1: _components("Wa", m, n), theory.b1: _components("ba", m, 1),
-            theory.W2: _components("Wb", K, m), theory.b2: _components("bb", K, 1),
+            network.x: _components("x", n, 1), network.y: _components("y", K, 1),
+            network.W1: _components("Wa", m, n), network.b1: _components("ba", m, 1),
+            network.W2: _components("Wb", K, m), network.b2: _components("bb", K, 1),
         }
         e = {k: (M if at is None or k in symbolic else M.subs(at)) for k, M in self.components.items()}
         self.explicit = e
-        self.z1 = e[theory.W1] * e[theory.x] + e[theory.b1]
+        self.z1 = e[network.W1] * e[network.x] + e[network.b1]
         self.z2 = self.z1.applyfunc(lambda v: self.f.forward.subs(input, v))
-        self.z3 = e[theory.W2] * self.z2 + e[theory.b2]
+        self.z3 = e[network.W2] * self.z2 + e[network.b2]
         self.yhat = self.z3.applyfunc(lambda v: self.g.forward.subs(input, v))
         self.loss = self.loss_of(self.yhat)
 
@@ -70,8 +71,8 @@ class Net:
 
     def loss_of(self, yhat):
         loss = self.case.loss_obj
-        scale = loss.scale(self.case.reduction, SIZES[theory.K])
-        return scale * sum(loss.term.subs({input: a, target: t}) for a, t in zip(yhat, self.explicit[theory.y]))
+        scale = loss.scale(self.case.reduction, SIZES[network.K])
+        return scale * sum(loss.term.subs({input: a, target: t}) for a, t in zip(yhat, self.explicit[network.y]))
 
     def numerator_layout(self, parameter):
         """d loss / d parameter, component-wise, arranged c x r for an r x c parameter."""
@@ -81,13 +82,13 @@ class Net:
     def jacobians(self):
         """The three derivatives 1.2(c) may use, each taken component-wise and evaluated at
         the net's values: a row per output."""
-        K, m = SIZES[theory.K], SIZES[theory.m]
+        K, m = SIZES[network.K], SIZES[network.m]
         u = sp.Matrix(sp.symbols("u_0:{}".format(m), real=True))
         v = sp.Matrix(sp.symbols("v_0:{}".format(K), real=True))
         dz2_dz1 = u.applyfunc(lambda t: self.f.forward.subs(input, t)).jacobian(u).subs(dict(zip(u, self.z1)))
         dyhat_dz3 = v.applyfunc(lambda t: self.g.forward.subs(input, t)).jacobian(v).subs(dict(zip(v, self.z3)))
         dl_dyhat = sp.Matrix([self.loss_of(v)]).jacobian(v).subs(dict(zip(v, self.yhat)))
-        return {theory.dz2_dz1: dz2_dz1, theory.dyhat_dz3: dyhat_dz3, theory.dl_dyhat: dl_dyhat}
+        return {network.dz2_dz1: dz2_dz1, network.dyhat_dz3: dyhat_dz3, network.dl_dyhat: dl_dyhat}
 
 
 def _instantiate(expr, values):
@@ -104,7 +105,7 @@ def _assert_close(got, expected, at, what):
         assert abs(a - b) <= TOL * max(1, abs(b)), "{}: {} != {}".format(what, a, b)
 
 
-@pytest.mark.parametrize("case", theory.CASES, ids=lambda c: c.key)
+@pytest.mark.parametrize("case", network.CASES, ids=lambda c: c.key)
 def test_backward_answers_equal_componentwise_gradients(case):
     points = _point(case, Net(case).symbols, seed=len(case.key))
     for _ in range(2):
@@ -116,26 +117,26 @@ def test_backward_answers_equal_componentwise_gradients(case):
         net = Net(case, at)  # every component a number
         values = dict(net.explicit)
         values.update(net.jacobians())
-        for parameter, answer in theory.backward(case).items():
+        for parameter, answer in network.backward(case).items():
             expected = Net(case, at, symbolic=(parameter,)).numerator_layout(parameter)
             _assert_close(_instantiate(answer, values), expected, at, "{} dl/d{}".format(case.key, parameter))
 
 
 def test_a_missing_transpose_is_caught():
-    case = theory.CASE["regression"]
+    case = network.CASE["regression"]
     net = Net(case)
     values = dict(net.explicit)
     values.update(net.jacobians())
-    wrong = sp.Transpose(theory.backward(case)[theory.W1])
+    wrong = sp.Transpose(network.backward(case)[network.W1])
     with pytest.raises(AssertionError):
-        _assert_close(_instantiate(wrong, values), net.numerator_layout(theory.W1), {}, "transposed")
+        _assert_close(_instantiate(wrong, values), net.numerator_layout(network.W1), {}, "transposed")
 
 
-@pytest.mark.parametrize("case", theory.CASES, ids=lambda c: c.key)
+@pytest.mark.parametrize("case", network.CASES, ids=lambda c: c.key)
 def test_element_answers_equal_componentwise_jacobians(case):
     net = Net(case)
-    K, m = SIZES[theory.K], SIZES[theory.m]
-    elements = theory.elements(case)
+    K, m = SIZES[network.K], SIZES[network.m]
+    elements = network.elements(case)
     u = sp.Matrix(sp.symbols("u_0:{}".format(m), real=True))
     v = sp.Matrix(sp.symbols("v_0:{}".format(K), real=True))
     t = sp.Matrix(sp.symbols("t_0:{}".format(K), real=True))
@@ -150,8 +151,8 @@ def test_element_answers_equal_componentwise_jacobians(case):
 
     at = {s: sp.Rational(k + 3, 7) * (-1) ** k for k, s in enumerate(list(u) + list(v))}
     at.update({s: sp.Rational(k + 1, 5) for k, s in enumerate(t)})
-    for key, act, z, sym_in, sym_out in (("dz2_dz1", net.f, u, theory.z1_i, theory.z2_i),
-                                         ("dyhat_dz3", net.g, v, theory.z3_i, theory.yhat_i)):
+    for key, act, z, sym_in, sym_out in (("dz2_dz1", net.f, u, network.z1_i, network.z2_i),
+                                         ("dyhat_dz3", net.g, v, network.z3_i, network.yhat_i)):
         expected = z.applyfunc(lambda q: act.forward.subs(input, q)).jacobian(z)
         for form in ("safe", "raw"):
             if elements[key][form] is not None:
@@ -163,56 +164,56 @@ def test_element_answers_equal_componentwise_jacobians(case):
     ell = scale * sum(loss.term.subs({input: a, target: b}) for a, b in zip(v, t))
     expected = sp.Matrix([ell]).jacobian(v)
     at.update({s: sp.Rational(k + 2, 9) for k, s in enumerate(v)})  # inside (0, 1) for BCE
-    row = sp.Matrix(1, K, lambda _, j: elements["dl_dyhat"].subs({theory.yhat_j: v[j], theory.y_j: t[j],
-                                                                   theory.K: K}))
+    row = sp.Matrix(1, K, lambda _, j: elements["dl_dyhat"].subs({network.yhat_j: v[j], network.y_j: t[j],
+                                                                   network.K: K}))
     _assert_close(row, expected, at, "{} dl/dyhat".format(case.key))
-    shown = theory.readable(elements["dl_dyhat"], theory.yhat_j)
+    shown = network.readable(elements["dl_dyhat"], network.yhat_j)
     assert sp.simplify(shown - elements["dl_dyhat"]) == 0
-    matrix = theory.dl_dyhat_matrix(case)
+    matrix = network.dl_dyhat_matrix(case)
     if matrix is not None:
-        _assert_close(_instantiate(matrix, {theory.yhat: v, theory.y: t}), expected, at,
+        _assert_close(_instantiate(matrix, {network.yhat: v, network.y: t}), expected, at,
                       "{} dl/dyhat matrix".format(case.key))
 
 
-@pytest.mark.parametrize("case", theory.CASES, ids=lambda c: c.key)
+@pytest.mark.parametrize("case", network.CASES, ids=lambda c: c.key)
 def test_forward_answers_equal_the_net(case):
     net = Net(case)
     outputs = [net.z1, net.z2, net.z3, net.yhat]
     at = next(_point(case, net.symbols, seed=7))
-    for (name, _, expr), expected in zip(theory.forward(case), outputs):
+    for (name, _, expr), expected in zip(network.forward(case), outputs):
         _assert_close(_instantiate(expr, net.explicit), expected, at, "{} {}".format(case.key, name))
 
 
 def test_sigmoid_bce_product_cancels():
-    yj, tj = theory.yhat_j, theory.y_j
-    assert sp.simplify(theory.sigmoid_bce_product() - (yj - tj) / theory.K) == 0
+    yj, tj = network.yhat_j, network.y_j
+    assert sp.simplify(network.sigmoid_bce_product() - (yj - tj) / network.K) == 0
 
 
 # -- 1.4 -----------------------------------------------------------------------------------
 D = 3
 ws, xs = sp.symbols("w_1:{}".format(D + 1), real=True), sp.symbols("x_1:{}".format(D + 1), real=True)
-S = theory.bias + sum(w * xv for w, xv in zip(ws, xs))
+S = update_rules.bias + sum(w * xv for w, xv in zip(ws, xs))
 
 
-@pytest.mark.parametrize("alg", theory.ALGORITHMS, ids=lambda a: a.key)
+@pytest.mark.parametrize("alg", update_rules.ALGORITHMS, ids=lambda a: a.key)
 def test_loss_differentiates_back_to_the_update_rule(alg):
-    d = theory.loss_derivation(alg)
-    L = d["loss"].subs(theory.s, S)
-    yhat = alg.inference.subs(theory.s, S)
-    eta, y = theory.eta, theory.yy
-    for w, xv in list(zip(ws, xs)) + [(theory.bias, 1)]:
+    d = update_rules.loss_derivation(alg)
+    L = d["loss"].subs(update_rules.s, S)
+    yhat = alg.inference.subs(update_rules.s, S)
+    eta, y = update_rules.eta, update_rules.yy
+    for w, xv in list(zip(ws, xs)) + [(update_rules.bias, 1)]:
         step = -eta * sp.diff(L, w)
         rule = eta * (y - yhat) * xv
         difference = sp.simplify((step - rule).rewrite(sp.exp))
         assert difference == 0, (alg.key, w, difference)
 
 
-@pytest.mark.parametrize("alg", theory.ALGORITHMS, ids=lambda a: a.key)
+@pytest.mark.parametrize("alg", update_rules.ALGORITHMS, ids=lambda a: a.key)
 def test_loss_is_sympys_integral_and_the_closed_form(alg):
-    d = theory.loss_derivation(alg)
-    s, y = theory.s, theory.yy
+    d = update_rules.loss_derivation(alg)
+    s, y = update_rules.s, update_rules.yy
     integral = sp.integrate(d["dL_ds"], s)
-    for label in theory.LABELS:
+    for label in update_rules.LABELS:
         for sv in (-2.5, -0.3, 0.4, 1.7):
             at = {s: sv, y: label}
             # the stated integral differs from SymPy's by nothing (same constant)
@@ -224,14 +225,14 @@ def test_loss_is_sympys_integral_and_the_closed_form(alg):
 # -- 1.5 -----------------------------------------------------------------------------------
 def test_softmax_tends_to_one_hot_argmax():
     a, b = sp.symbols("a b", real=True)
-    T = theory.T
+    T = concepts.T
     two = sp.exp(2 / T) / (sp.exp(2 / T) + sp.exp(1 / T))
     assert sp.limit(two, T, 0, "+") == 1
-    assert "T" in theory.softmax_context()["softmax"]
+    assert "T" in concepts.softmax_context()["softmax"]
 
 
 def test_graph_keeps_x_plus_x_and_shares_a():
-    nodes, edges = theory.graph()
+    nodes, edges = computational_graph.graph()
     kinds = {}
     for _, kind, label, _ in nodes:
         kinds.setdefault(kind, []).append(label)
@@ -248,9 +249,9 @@ def _plotted_points():
     """{activation: [(x, y)]} of the curves and kink values printed in q1_5_c.tex."""
     text = (GENERATED / "q1_5_c.tex").read_text()
     sections = text.split(r"\nextgroupplot")[1:]
-    assert len(sections) == len(theory.PLOTTED)
+    assert len(sections) == len(derivative_plots.PLOTTED)
     points = {}
-    for name, section in zip(theory.PLOTTED, sections):
+    for name, section in zip(derivative_plots.PLOTTED, sections):
         found = {"derivative": [], "kink value": [], "limit": []}
         for coords, kind in re.findall(r"coordinates \{(.*?)\}; % (derivative|kink value|limit)", section):
             found[kind] += [tuple(map(float, p.split(","))) for p in re.findall(r"\(([^)]*)\)", coords)]
@@ -282,11 +283,11 @@ def test_kink_values_match_torch():
 
 # -- the printer ---------------------------------------------------------------------------
 def test_printer_spellings():
-    assert latex(sp.Transpose(theory.W1)) == r"\left(\boldsymbol{W}^{(1)}\right)^{\top}"
-    assert r"^{\top}" in latex(sp.Transpose(theory.x))
+    assert latex(sp.Transpose(network.W1)) == r"\left(\boldsymbol{W}^{(1)}\right)^{\top}"
+    assert r"^{\top}" in latex(sp.Transpose(network.x))
     assert latex(sp.Max(0, sp.Symbol("q"))) == r"\left(q\right)^{+}"
-    assert latex(theory.dl_dyhat) == r"\frac{\partial \ell}{\partial \hat{\boldsymbol{y}}}"
-    assert "5" in latex(theory.forward(theory.CASE["regression"])[1][2])
+    assert latex(network.dl_dyhat) == r"\frac{\partial \ell}{\partial \hat{\boldsymbol{y}}}"
+    assert "5" in latex(network.forward(network.CASE["regression"])[1][2])
 
 
 def test_every_answer_states_its_dimensions():
