@@ -38,10 +38,7 @@ class Activation:
     @cached_property
     def safe_derivative(self):
         """f' after the rewrites that make it safe in floating point, still in the input."""
-        d = self.raw_derivative
-        for rewrite in self.rewrites:
-            d = rewrite(d)
-        return d
+        return rewrites.apply(self.raw_derivative, self.rewrites)
 
     @cached_property
     def derivative(self):

@@ -48,10 +48,7 @@ class Loss:
 
     @cached_property
     def safe_term(self):
-        t = self.term
-        for rewrite in self.forward_rewrites:
-            t = rewrite(t)
-        return t
+        return rewrites.apply(self.term, self.forward_rewrites)
 
     def expression(self, reduction, safe=True):
         """The scalar loss J over numel elements."""
@@ -64,10 +61,7 @@ class Loss:
 
     @cached_property
     def derivative(self):
-        d = self.raw_derivative
-        for rewrite in self.backward_rewrites:
-            d = rewrite(d)
-        return d
+        return rewrites.apply(self.raw_derivative, self.backward_rewrites)
 
     def gradient(self, reduction):
         """dJ/dinput_i: the array the course's mse_loss / bce_loss return as dJdy_hat."""

@@ -12,6 +12,13 @@ from derive.symbols import input, result
 _a = sp.Wild("a")
 
 
+def apply(expr, rewrites):
+    """expr after each rewrite in turn (a layer lists the ones its formula needs)."""
+    for rewrite in rewrites:
+        expr = rewrite(expr)
+    return expr
+
+
 def kink_zero(expr):
     """Heaviside(a) -> 1 where a > 0, else 0.
 
