@@ -29,7 +29,8 @@ How `gradient_descent` makes the graded number high
   optimized.
 * Cost: a step costs about one plain forward + backward of the model: one model call per step,
   the smaller octaves run the model on the smaller image, the class-weight row of a linear loss
-  is found once, and the jitter, blurs and update are a handful of tensor calls.
+  is found once, and besides the skeleton's normalize_and_jitter the blurs and update are a
+  handful of tensor calls.
 * The objective is the given ``loss`` (maximized, e.g. the label's logit) plus the log-softmax
   probability of the class the loss points at (found by differentiating ``loss`` with respect to
   the logits), so the *probability*, not only the logit, goes up.
