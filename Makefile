@@ -15,7 +15,7 @@ all: setup derive theory gd
 	else echo "make: skipped the submission zip; run 'make NETID=<your net id>' (e.g. ab1234) to build dist/<net id>.zip"; fi
 
 # The virtual environment, with the packages of pyproject.toml (and the tests' extras).
-setup: $(VENV)/.installed tex
+setup: $(VENV)/.installed tex browser
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -28,6 +28,13 @@ tex:
 	@if command -v latexmk >/dev/null && command -v pdftotext >/dev/null; then echo "tex: latexmk and pdftotext found"; \
 	else SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(TEX_PACKAGES); fi
+
+# Headless Chromium, its driver and a MathML font for the page's browser tests, from Debian (skipped when present).
+.PHONY: browser
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "browser: chromium and chromedriver found"; \
+	else SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-lmodern; fi
 
 # generated/ from derive/ + templates/; a second run changes nothing.
 derive:
@@ -43,6 +50,11 @@ theory: derive
 
 gd:
 	$(PY) gd.py --out out/gd
+
+# The layer catalogue as one static page, out/site/index.html (MathML, inline SVG; no server).
+.PHONY: site
+site:
+	$(PY) -m derive.web --out out/site
 
 gd-model:
 	$(PY) -m visualize.train

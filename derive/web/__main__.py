@@ -1,0 +1,5 @@
+import sys
+
+from derive.web.build import main
+
+sys.exit(main())
