@@ -4,7 +4,6 @@ The browser tests need Debian's chromium and chromium-driver (`make setup` insta
 selenium; they fail, naming `make setup`, when those are missing, so CI cannot pass without
 having looked at the page. Screenshots are saved under out/site-screenshots/.
 """
-import html
 import json
 import pathlib
 import re
@@ -18,6 +17,7 @@ import torch
 from derive import activations, losses
 from derive.web import accuracy, build, figures, sections
 from generated import layers as generated
+from test_mathml_printer import as_xml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "out" / "site-screenshots"
@@ -50,7 +50,7 @@ def test_every_formula_is_well_formed_presentation_mathml(site):
     formulas = re.findall(r"<math\b.*?</math>", site.read_text(), flags=re.S)
     assert len(formulas) > 5 * len(CATALOGUE)
     for formula in formulas:
-        ET.fromstring(html.unescape(formula))  # named and numeric references all closed
+        ET.fromstring(as_xml(formula))  # well-formed, every reference closed
         assert "piecewise" not in formula and "True" not in formula, formula  # SymPy's fallbacks
 
 
