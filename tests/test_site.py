@@ -9,12 +9,15 @@ import pathlib
 import re
 import shutil
 import tempfile
+import types
 import xml.etree.ElementTree as ET
 
 import pytest
+import sympy as sp
 import torch
 
-from derive import activations, losses
+from derive import activations, losses, render
+from derive.symbols import input
 from derive.web import accuracy, build, figures, sections
 from generated import layers as generated
 from test_mathml_printer import as_xml
@@ -94,6 +97,27 @@ def test_figure_samples_the_generated_code(name):
     svg = figures.activation_figure(a)
     ET.fromstring(svg)
     assert svg.count("<polyline") == 2 * (1 + len([k for k in figures.kinks(a.safe_derivative) if -6 < k < 6]))
+
+
+def test_a_new_row_appears_with_no_other_change(monkeypatch, tmp_path):
+    """A row added to the catalogue, rendered into generated code as `make derive` would, gets
+    its own section, curves and code on the page."""
+    row = activations.Activation("mine", input / (1 + sp.exp(-input)), r"\operatorname{mine}")
+    monkeypatch.setattr(activations, "ACTIVATIONS", activations.ACTIVATIONS + (row,))
+    monkeypatch.setitem(activations.BY_NAME, row.name, row)
+    source = render.render()["layers.py"]
+    filename = str(tmp_path / "layers.py")
+    (tmp_path / "layers.py").write_text(source)
+    module = types.ModuleType("generated_layers_with_mine")
+    module.__file__ = filename
+    exec(compile(source, filename, "exec"), module.__dict__)
+    monkeypatch.setattr(sections, "generated", module)
+    monkeypatch.setattr(figures, "generated", module)
+    assert build.main(["--out", str(tmp_path), "--accuracy", str(tmp_path / "absent.json")]) == 0
+    page = (tmp_path / "index.html").read_text()
+    mine = re.search(r'<section class="layer" id="layer-mine".*?</section>', page, flags=re.S).group(0)
+    assert "def mine_forward(input):" in mine and "def mine_backward(" in mine
+    assert mine.count("<polyline") == 2 and mine.count("<math") >= 5
 
 
 def test_accuracy_slot_shows_the_certifiers_records(tmp_path):
