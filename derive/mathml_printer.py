@@ -27,14 +27,19 @@ class CatalogueMathMLPrinter(MathMLPresentationPrinter):
 
     def doprint(self, expr):
         tree = self._print(expr)
-        self._typeset_minus(tree)
+        self._typeset(tree)
         return tree.toxml().encode("ascii", "xmlcharrefreplace").decode()
 
-    def _typeset_minus(self, node):
-        if node.nodeName in ("mo", "mn") and node.firstChild is not None and node.firstChild.data.startswith("-"):
-            node.firstChild.data = "\u2212" + node.firstChild.data[1:]
+    def _typeset(self, node):
+        """U+2212 for a leading hyphen; a visible dot for the invisible times SymPy puts
+        between matrix factors (``input·weight``, not ``inputweight``)."""
+        text = node.firstChild.data if node.nodeName in ("mo", "mn") and node.firstChild is not None else ""
+        if text.startswith("-"):
+            node.firstChild.data = "\u2212" + text[1:]
+        elif node.nodeName == "mo" and text == "&InvisibleTimes;":
+            node.firstChild.data = "\u00b7"
         for child in node.childNodes:
-            self._typeset_minus(child)
+            self._typeset(child)
 
     def mathml_tag(self, e):
         tag = super().mathml_tag(e)
