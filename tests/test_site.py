@@ -121,22 +121,34 @@ def test_a_new_row_appears_with_no_other_change(monkeypatch, tmp_path):
 
 
 def test_accuracy_slot_shows_the_certifiers_records(tmp_path):
-    data = {"gelu": {"float32": {"torch": {"max": 12.5, "p99": 3.0, "mean": 0.41, "max_at": -0.7518},
-                                 "autograd": {"max": 9.0, "p99": 2.0, "mean": 0.3, "max_at": 5.0}}}}
+    data = {"about": "Bits of error of f'.", "layers": {"gelu": {"accurate_form": "erfc", "dtypes": {
+        "float32": {"torch": {"max": 12.5, "p99": 3.0, "mean": 0.41, "max_at": -0.7518},
+                    "autograd": {"max": 9.0, "p99": 2.0, "mean": 0.3, "max_at": 5.0}, "misses": []},
+        "float64": {"torch": {"max": 61.9, "p99": 50.0, "mean": 11.5, "max_at": -37.5},
+                    "misses": ["mean 11.5 > 1"]}}}}}
     path = tmp_path / "accuracy.json"
     path.write_text(json.dumps(data))
-    tables = accuracy.load(path)
-    assert tables["gelu"]["columns"] == ["max", "p99", "mean", "max_at"]
-    assert tables["gelu"]["rows"][0] == (("float32", "torch"), ["12.50", "3.00", "0.41", "-0.75"])
+    gelu = accuracy.load(path)["layers"]["gelu"]
+    assert gelu["columns"] == ["max", "p99", "mean", "max_at"]
+    assert gelu["rows"][0] == (("float32", "torch"), ["12.5", "3", "0.41", "-0.7518"])
+    assert gelu["rows"][2] == (("float64", "torch"), ["61.9", "50", "11.5", "-37.5"])
+    assert gelu["notes"] == [("accurate_form", "erfc"), ("dtypes/float64/misses", "mean 11.5 > 1")]
     build.main(["--out", str(tmp_path), "--accuracy", str(path)])
-    gelu = re.search(r'id="layer-gelu".*?</section>', (tmp_path / "index.html").read_text(), flags=re.S).group(0)
-    assert "<td>autograd</td><td>9.00</td>" in gelu
+    page = (tmp_path / "index.html").read_text()
+    section = re.search(r'id="layer-gelu".*?</section>', page, flags=re.S).group(0)
+    assert "<td>autograd</td><td>9</td>" in section and "mean 11.5 &gt; 1" in section
+    assert "Bits of error of f&#39;." in page
+    relu = re.search(r'id="layer-relu".*?</section>', page, flags=re.S).group(0)
+    assert "holds no measurement of this layer" in relu
 
 
 def test_accuracy_data_that_is_not_records_of_numbers_is_refused(tmp_path):
     path = tmp_path / "accuracy.json"
-    path.write_text(json.dumps({"gelu": {"float32": [1, 2]}}))
+    path.write_text(json.dumps({"layers": {"gelu": {"float32": [1, 2]}}}))
     with pytest.raises(accuracy.AccuracyDataError, match="gelu/float32"):
+        accuracy.load(path)
+    path.write_text(json.dumps({"gelu": {}}))
+    with pytest.raises(accuracy.AccuracyDataError, match="under \"layers\""):
         accuracy.load(path)
     path.write_text("{not json")
     with pytest.raises(accuracy.AccuracyDataError, match="not JSON"):
