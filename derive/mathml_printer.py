@@ -12,7 +12,9 @@ this subclass overrides only what it prints wrongly or not at all:
 - ``max``/``min`` are function names (``mi``), not operators with operator spacing;
 - a product shows its dot: the catalogue's names have several letters (``grad·result``);
 - a minus is U+2212, not the hyphen SymPy writes, and ``<`` is escaped (SymPy writes it raw);
-- 1/10^k for k >= 4 (BCE's 1e-12) is 10^-k.
+- 1/10^k for k >= 4 (BCE's 1e-12) is 10^-k;
+- derive.functions' own classes: ``Sigmoid`` is σ(.), ``DivideLast`` a fraction, ``RowSum``
+  and ``RowMax`` a sum and a max over the row (one sample's features).
 
 Browsers render presentation MathML natively: no script, no web font.
 """
@@ -75,11 +77,30 @@ class CatalogueMathMLPrinter(MathMLPresentationPrinter):
             table.appendChild(tr)
         return self._row(self._element("mo", "{", stretchy="true"), table)
 
-    def _print_ElementSum(self, expr):
+    def _over(self, operator, where, expr, **attributes):
         under = self._element("munder")
-        under.appendChild(self._element("mo", "\u2211", largeop="true", movablelimits="false"))
-        under.appendChild(self._element("mtext", "elements"))
+        under.appendChild(self._element("mo", operator, movablelimits="false", **attributes))
+        under.appendChild(self._element("mtext", where))
         return self._row(under, self._paren_comma_separated(*expr.args))
+
+    def _print_ElementSum(self, expr):
+        return self._over("\u2211", "elements", expr, largeop="true")
+
+    def _print_RowSum(self, expr):
+        return self._over("\u2211", "row", expr, largeop="true")
+
+    def _print_RowMax(self, expr):
+        return self._over("max", "row", expr)
+
+    def _print_Sigmoid(self, expr):
+        return self._row(self._element("mi", "\u03c3"), self._paren_comma_separated(*expr.args))
+
+    def _print_DivideLast(self, expr):
+        numerator, count = expr.args
+        frac = self._element("mfrac")
+        frac.appendChild(self._print(numerator))
+        frac.appendChild(self._print(count))
+        return frac
 
     def _print_Rational(self, expr):
         q = int(expr.q)
