@@ -85,6 +85,7 @@ def test_relu_kink_shows_pytorchs_zero_beside_sympys_half():
     (row,) = sections.kink_rows(activations.BY_NAME["relu"])
     assert "<mn>0</mn>" in row["value"]
     assert "<mfrac><mn>1</mn><mn>2</mn></mfrac>" in row["raw"]
+    assert "<mn>0</mn>" in row["left"] and "<mn>1</mn>" in row["right"]
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)

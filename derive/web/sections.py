@@ -32,12 +32,17 @@ def note(rewrite):
     return Markup(re.sub(r"``(.+?)``", r"<code>\1</code>", str(text)))
 
 
+def entry(label, expr, note_=None):
+    """One formula of a section: a label (or a rewrite's note) above it."""
+    return {"label": label, "math": mathml(expr), "note": note_}
+
+
 def steps(expr, rewrite_list, shown=lambda e: e):
-    """[{note, math}]: each rewrite's note and ``shown`` of the expression after it, in turn."""
+    """An entry for each rewrite in turn: its note and ``shown`` of the expression after it."""
     out = []
     for rewrite in rewrite_list:
         expr = rewrite(expr)
-        out.append({"note": note(rewrite), "math": mathml(shown(expr))})
+        out.append(entry(None, shown(expr), note(rewrite)))
     return out
 
 
@@ -60,83 +65,91 @@ def exact_number(value):
     return sp.Float(repr(value))
 
 
+def one_sided(expr, point, side):
+    """The limit of a piecewise-continuous expr at point from the left (side -1) or the
+    right (+1): the piece that holds just beside the point, evaluated at it. Kinks are far
+    apart (0.5 at least), so a millionth away is inside the neighbouring interval."""
+    folded = sp.piecewise_fold(expr)
+    if isinstance(folded, sp.Piecewise):
+        probe = point + side * sp.Rational(1, 10**6)
+        for value, condition in folded.args:
+            if condition.subs(input, probe) == sp.true:
+                return value.subs(input, point)
+    return folded.subs(input, point)
+
+
 def kink_rows(a):
     """The points where f' (as evaluated) jumps, each with the value the generated backward
     returns there, the one-sided limits, and SymPy's raw f' at that point."""
     rows = []
     backward = figures.derivative_function(a)
+    safe = sp.piecewise_fold(a.safe_derivative.replace(sp.Heaviside, lambda *args: sp.Piecewise(
+        (0, args[0] < 0), (1, args[0] > 0), (sp.Heaviside(*args), True))))
     for point in figures.kinks(a.safe_derivative):
         rows.append({
             "at": mathml(point, display="inline"),
             "value": mathml(exact_number(backward(float(point))), display="inline"),
-            "left": mathml(sp.limit(a.safe_derivative, input, point, "-"), display="inline"),
-            "right": mathml(sp.limit(a.safe_derivative, input, point, "+"), display="inline"),
+            "left": mathml(one_sided(safe, point, -1), display="inline"),
+            "right": mathml(one_sided(safe, point, +1), display="inline"),
             "raw": mathml(a.raw_derivative.subs(input, point), display="inline"),
         })
     return rows
 
 
+def section(name, kind, summary, forward_expr, **fields):
+    """A section's fields, with the ones a kind of layer lacks left empty."""
+    base = {"name": name, "kind": kind, "summary": summary, "index_forward": mathml(forward_expr, "inline"),
+            "parameters": [], "forward": [], "derivation_title": "Derivative", "derivation": [],
+            "kinks": [], "at_nan": None, "jacobian": None, "vjp": [], "code": generated_code(name),
+            "figure": None}
+    base.update(fields)
+    return base
+
+
 def activation_section(a):
-    chain = a.rewrites + ((rewrites.in_terms_of_result,) if a.backward_in == "result" else ())
-    derivative_steps = steps(a.raw_derivative, a.rewrites)
-    if a.backward_in == "result":
-        derivative_steps.append({"note": note(rewrites.in_terms_of_result), "math": mathml(a.derivative)})
     jacobian, z = a.jacobian(JACOBIAN_SIZE)
-    return {
-        "name": a.name, "kind": "activation",
-        "summary": "elementwise, result = f(input)",
-        "index_forward": mathml(a.forward, display="inline"),
-        "forward": [("result", mathml(sp.Eq(result, a.forward, evaluate=False)))],
-        "raw": mathml(a.raw_derivative),
-        "steps": derivative_steps,
-        "evaluated": mathml(a.derivative),
-        "rewritten": bool(chain),
-        "jacobian": {"size": JACOBIAN_SIZE, "at": mathml(z.T, display="inline"), "math": mathml(jacobian)},
-        "vjp": [("input", mathml(a.vjp))],
-        "kinks": kink_rows(a),
-        "code": generated_code(a.name),
-        "figure": Markup(figures.activation_figure(a)),
-    }
+    chain = a.rewrites + ((rewrites.in_terms_of_result,) if a.backward_in == "result" else ())
+    derivation = steps(a.raw_derivative, a.rewrites)
+    if a.backward_in == "result":
+        derivation.append(entry(None, a.derivative, note(rewrites.in_terms_of_result)))
+    return section(
+        a.name, "activation", "elementwise, result = f(input)", a.forward,
+        forward=[entry(None, sp.Eq(result, a.forward, evaluate=False))],
+        derivation=[entry("f\u2032 as SymPy derives it:", a.raw_derivative)] + derivation
+        + [entry("f\u2032 as the generated backward evaluates it{}:".format(
+            "" if chain else " (SymPy's form, unchanged)"), a.derivative)],
+        kinks=kink_rows(a),
+        jacobian={"size": JACOBIAN_SIZE, "at": mathml(z.T, "inline"), "math": mathml(jacobian)},
+        vjp=[("input", mathml(a.vjp))],
+        figure=Markup(figures.activation_figure(a)),
+    )
 
 
 def loss_section(loss):
-    forward = [("J", mathml(loss.expression("mean", safe=False)))]
-    if loss.safe_term != loss.term:
-        forward.append(("J as evaluated", mathml(loss.expression("mean"))))
-    return {
-        "name": loss.name, "kind": "loss",
-        "summary": "loss over numel elements, PyTorch's reduction='mean'",
-        "index_forward": mathml(loss.expression("mean", safe=False), display="inline"),
-        "forward": forward,
-        "raw": mathml(loss.scale("mean") * loss.raw_derivative),
-        "steps": steps(loss.term, loss.forward_rewrites, lambda term: ElementSum(term) * loss.scale("mean"))
-        + steps(loss.raw_derivative, loss.backward_rewrites, lambda d: loss.scale("mean") * d),
-        "evaluated": mathml(loss.gradient("mean")),
-        "rewritten": bool(loss.forward_rewrites or loss.backward_rewrites),
-        "jacobian": None,
-        "vjp": [("input", mathml(loss.gradient("mean")))],
-        "kinks": [],
-        "code": generated_code(loss.name),
-        "figure": Markup(figures.loss_figure(loss)),
-    }
+    scale = loss.scale("mean")
+    return section(
+        loss.name, "loss", "loss over numel elements, PyTorch's reduction='mean'",
+        loss.expression("mean", safe=False),
+        forward=[entry(None, loss.expression("mean", safe=False))]
+        + steps(loss.term, loss.forward_rewrites, lambda term: scale * ElementSum(term)),
+        derivation_title="Gradient",
+        derivation=[entry("dJ/dinput as SymPy derives it:", scale * loss.raw_derivative)]
+        + steps(loss.raw_derivative, loss.backward_rewrites, lambda d: scale * d)
+        + [entry("dJ/dinput as the generated backward evaluates it:", loss.gradient("mean"))],
+        vjp=[("input", mathml(loss.gradient("mean")))],
+        figure=Markup(figures.loss_figure(loss)),
+    )
 
 
 def linear_section():
     sample = linear.per_sample()
-    return {
-        "name": "linear", "kind": "linear",
-        "summary": "affine, batched rows",
-        "index_forward": mathml(linear.forward, display="inline"),
-        "forward": [("result", mathml(sp.Eq(sp.Symbol("result"), linear.forward, evaluate=False))),
-                    ("z (one sample, the theory's columns)", mathml(sp.Eq(sp.Symbol("z"), linear.z,
-                                                                           evaluate=False)))],
-        "raw": None, "steps": [], "evaluated": None, "rewritten": False,
-        "jacobian": {"size": None, "at": None, "math": mathml(sample["jacobian"])},
-        "vjp": [(name, mathml(expr)) for name, expr in linear.vjp().items()],
-        "kinks": [],
-        "code": generated_code("linear"),
-        "figure": None,
-    }
+    return section(
+        "linear", "linear", "affine, batched rows", linear.forward,
+        forward=[entry(None, sp.Eq(sp.Symbol("result"), linear.forward, evaluate=False)),
+                 entry("z (one sample, the theory's columns):", sp.Eq(sp.Symbol("z"), linear.z, evaluate=False))],
+        jacobian={"size": None, "at": None, "math": mathml(sample["jacobian"])},
+        vjp=[(name, mathml(expr)) for name, expr in linear.vjp().items()],
+    )
 
 
 def sections():
