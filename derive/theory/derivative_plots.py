@@ -55,7 +55,7 @@ def curve(name):
     for sg in segments:
         values = {round(v, 12) for _, v in sg}
         if len(values) == 1 and 0 < abs(sg[0][1]) < SMALL * (Y_RANGE[1] - Y_RANGE[0]):
-            middle = sg[len(sg) // 2]
+            middle = sg[len(sg) // 4]  # clear of the axis and its tick labels
             labels.append({"at": "({},{})".format(_number(middle[0]), _number(middle[1])),
                            "text": _number(middle[1])})
     fmt = lambda pts: " ".join("({},{})".format(_number(a), _number(b)) for a, b in pts)
