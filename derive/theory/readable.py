@@ -13,6 +13,8 @@ from the layer's own derivative, and tests/test_theory.py proves each result equ
    ReplaceOptim); a rule is kept only where it makes the expression shorter, as in
    ``sympy.codegen.rewriting.optimize`` with a cost function.
 """
+from functools import lru_cache
+
 import mpmath
 import sympy as sp
 from sympy.codegen.rewriting import ReplaceOptim
@@ -174,12 +176,14 @@ def without_clamps(expr):
                         lambda e: next(a for a in e.args if not a.is_number))
 
 
+@lru_cache(maxsize=None)
 def derivative(activation):
     """f'(input) as the theory writes it: the layer's derivative without cutoffs, in named
     functions."""
     return named(without_cutoffs(sp.piecewise_fold(activation.safe_derivative)))
 
 
+@lru_cache(maxsize=None)
 def forward(activation):
     """f(input) as the theory defines it: the layer's forward without cutoffs, in named
     functions (GELU is x Phi(x))."""
