@@ -21,6 +21,8 @@ from sympy.printing.latex import LatexPrinter
 MATRIX_NAMES = {
     "x": r"\boldsymbol{x}",
     "x_i": r"\boldsymbol{x}_i",
+    "y_i": r"\boldsymbol{y}_i",
+    "yhat_i": r"\hat{\boldsymbol{y}}_i",
     "y": r"\boldsymbol{y}",
     "yhat": r"\hat{\boldsymbol{y}}",
     "W1": r"\boldsymbol{W}^{(1)}",

@@ -36,17 +36,22 @@ def notation_context():
 
 
 def training_steps_context():
-    return {"composition": latex(net.composition(sp.MatrixSymbol("x_i", net.n, 1)))}
+    """1.2(a): one sample i of a batch, through the net and the regression loss."""
+    case = net.CASES[0]
+    x_i, y_i = sp.MatrixSymbol("x_i", net.n, 1), sp.MatrixSymbol("y_i", net.K, 1)
+    yhat_i = sp.MatrixSymbol("yhat_i", net.K, 1)
+    return {"composition": latex(net.composition(x_i)), "loss_name": case.loss_obj.latex,
+            "loss": _loss_statement(case, yhat_i, y_i)["value"]}
 
 
 # -- the statements of one case ------------------------------------------------------------------
-def _loss_statement(case, yhat_value):
+def _loss_statement(case, yhat_value, target=net.y):
     """The loss of one sample in x, y, W, b: a squared norm for a squared-error sum; else the
     sum over j of the term at yhat_j (then ``entrywise``: yhat_j is named, not spelled out)."""
     loss = case.loss_obj
     scale = loss.scale(case.reduction, net.K)
     if net.is_squared_error(loss):
-        value = r"\left\| " + latex(sp.MatAdd(yhat_value, -net.y)) + r" \right\|^2"
+        value = r"\left\| " + latex(sp.MatAdd(yhat_value, -target)) + r" \right\|^2"
         if scale != 1:
             value = latex(scale) + " " + value
         return {"value": value, "entrywise": False}
