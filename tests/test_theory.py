@@ -18,9 +18,9 @@ import pytest
 import sympy as sp
 import torch
 
-from derive import activations
-from derive.theory import (computational_graph, concepts, derivative_plots, network, readable, title_page,
-                           update_rules)
+from derive import activations, render
+from derive.theory import (computational_graph, concepts, derivative_plots, network, network_tex, readable,
+                           title_page, update_rules)
 from derive.latex_printer import latex
 from derive.symbols import input, target
 from generated import layers
@@ -360,6 +360,22 @@ def test_1_3_shows_each_change_and_refers_back_for_the_rest():
     assert r"\frac{\hat{y}_j - y_j}{K \hat{y}_j \left(1 - \hat{y}_j\right)}" in b
     for text in (a, b):  # the four gradients, each by reference
         assert len(re.findall(r"\\eqref\{", text)) == 4
+
+
+@pytest.mark.parametrize("f, g", [("gelu", "softplus"), ("leaky_relu", "relu")])
+def test_changes_are_computed_for_any_setting(monkeypatch, f, g):
+    """A setting the theory does not answer: what changes is still exactly what differs."""
+    base = network.CASES[0]
+    monkeypatch.setattr(network, "CASES", (base, network.Case("other", "1.3(x)", f, g, "bce_loss", "mean")))
+    ctx = network_tex.contexts()["other"]
+    text = render._environment().get_template("theory/changes.tex.j2").render(header="%", **ctx)
+    earlier = set().union(*(_equations((GENERATED / (k + ".tex")).read_text()) for k in DOCUMENT[:DOCUMENT.index("q1_3_a")]))
+    assert _equations(text) and not _equations(text) & earlier
+    assert ctx["changes"]["loss"] and len(ctx["changes"]["activations"]) == 2
+    new = {st["key"] for st in ctx["d"]["new"]}
+    assert {"dz2_dz1.element", "dyhat_dz3.matrix", "dl_dyhat.element"} <= new
+    kinks = [k["role"] for st in ctx["d"]["new"] for k in st["kinks"]]
+    assert kinks == [r for r, a in (("f", f), ("g", g)) if network.kinks(activations.BY_NAME[a])]
 
 
 def test_notation_is_defined_once():

@@ -158,9 +158,8 @@ def derivative_forms(a, at, out):
     next in terms of the output ``out`` where the code writes it so (sigma(z)(1 - sigma(z)) =
     yhat (1 - yhat)). A kink's conditions read best on the input: no second form there."""
     forms = [readable.derivative(a).subs(input, at)]
-    in_result = a.derivative.subs({result: out, input: at})
-    if not isinstance(sp.piecewise_fold(a.derivative), sp.Piecewise) and in_result != forms[0]:
-        forms.append(in_result)
+    if result in a.derivative.free_symbols and not isinstance(sp.piecewise_fold(a.derivative), sp.Piecewise):
+        forms.append(a.derivative.subs({result: out, input: at}))
     return forms
 
 

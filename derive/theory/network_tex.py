@@ -88,8 +88,10 @@ def statements(case):
         derivatives.append({"key": key + ".matrix", "lhs": latex(symbol), "rel": "=",
                             "rhs": latex(matrix) + r" \in " + shape(symbol)})
         if not isinstance(matrix, (sp.Identity, sp.MatMul)):  # else the element is in it
+            kinks = [{"role": role, "where": latex(at), "at": latex(p), "value": latex(v)}
+                     for p, v in net.kinks(activations.BY_NAME[a])]
             derivatives.append({"key": key + ".element", "lhs": "{}'({})".format(role, latex(at)), "rel": "=",
-                                "rhs": " = ".join(latex(form) for form in el[key])})
+                                "rhs": " = ".join(latex(form) for form in el[key]), "kinks": kinks})
     matrix = net.dl_dyhat_matrix(case)
     derivatives.append({"key": "dl_dyhat.matrix", "lhs": latex(net.dl_dyhat),
                         "rel": "=" if matrix is not None else r"\in",
@@ -103,6 +105,7 @@ def statements(case):
     for d in derivatives:
         d["text"] = d["lhs"] + d["rel"] + d["rhs"]
         d.setdefault("remark", "")
+        d.setdefault("kinks", [])
     return {"b": rows + [loss], "c": grads, "d": derivatives, "f": f, "g": g}
 
 
@@ -147,11 +150,9 @@ def contexts():
         ctx["b"]["yhat_where"] = shown["g"]["where"]
         ctx["d"]["same_text"] = _as_in((_math(s_["lhs"]), s_["where"]) for s_ in ctx["d"]["same"]
                                        if s_["key"].endswith(".matrix"))
-        ctx["d"]["kinks"] = [{"role": "f", "at": latex(p), "value": latex(v), "where": r"z_{1,i}"}
-                             for p, v in net.kinks(parts["f"])] if ctx["d"]["new"] else []
         ctx["changes"] = {"activations": [r for r in (("f", case.f), ("g", case.g))
                                           if previous is None or getattr(previous, r[0]) != r[1]],
-                          "loss": previous is None or previous.loss != case.loss,
+                          "loss": previous is None or (previous.loss, previous.reduction) != (case.loss, case.reduction),
                           "base": previous.question if previous else None}
         ctx["changes"]["activations"] = [_math("{} = {}".format(role, activations.BY_NAME[a].latex))
                                          for role, a in ctx["changes"]["activations"]]
