@@ -440,6 +440,26 @@ LABELS = ["1.1", "1.2(a)", "1.2(b)", "1.2(c)", "1.2(d)", "1.3(a)", "1.3(b)", "1.
           "1.4.1", "1.4.2", "1.4.3", "1.5(a)", "1.5(b)", "1.5(c)", "1.5(d)", "1.5(e)"]
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_makefile_passes_name_and_netid_to_the_title_page():
+    """`make NAME=... NETID=...` reaches the title page's environment; a NAME that only the
+    environment sets (WSL sets it to the host name) does not."""
+    probe = 'show-title:\n\t@echo "$$TITLE_NAME|$$TITLE_NETID"\n'
+
+    def title_env(args, env):
+        # Not the MAKEFLAGS of a `make test` around us: they may carry its own NAME or NETID.
+        clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "NAME",
+                                                                  "NETID", "TITLE_NAME", "TITLE_NETID")}
+        return subprocess.run(["make", "-s", "--no-print-directory", "-f", "Makefile", "-f", "-", "show-title"] + args,
+                              input=probe, cwd=ROOT, capture_output=True, text=True, check=True,
+                              env=dict(clean, **env)).stdout.strip()
+
+    assert title_env(["NAME=Conan O'Brien", "NETID=ab1234"], {}) == "Conan O'Brien|ab1234"
+    assert title_env([], {"NAME": "my-laptop"}) == "|"
+    recipe = re.search(r"^theory:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.M | re.S).group(0)
+    assert "derive.theory.title_page" in recipe and "TEXINPUTS=build:" in recipe
+
+
 def _build(tmp_path, name="", netid=""):
     """theory.pdf built into tmp_path, with the title file that `make theory` would write."""
     (tmp_path / "title.tex").write_text(title_page.title_tex(name, netid))
