@@ -22,6 +22,7 @@ MATRIX_NAMES = {
     "x": r"\boldsymbol{x}",
     "x_i": r"\boldsymbol{x}_i",
     "y_i": r"\boldsymbol{y}_i",
+    "F_theta_x_i": r"F_{\theta}(\boldsymbol{x}_i)",
     "yhat_i": r"\hat{\boldsymbol{y}}_i",
     "y": r"\boldsymbol{y}",
     "yhat": r"\hat{\boldsymbol{y}}",

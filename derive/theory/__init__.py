@@ -27,6 +27,6 @@ def outputs():
         ("theory/graph.tex.j2", "theory/q1_5_b.tex", computational_graph.graph_context()),
         ("theory/derivative_plots.tex.j2", "theory/q1_5_c.tex", derivative_plots.plots_context()),
         ("theory/linear_maps.tex.j2", "theory/q1_5_d.tex", concepts.linear_maps_context()),
-        ("theory/training_objective.tex.j2", "theory/q1_5_e.tex", {}),
+        ("theory/training_objective.tex.j2", "theory/q1_5_e.tex", network_tex.training_objective_context()),
     ]
     return out

@@ -35,6 +35,14 @@ def notation_context():
     }
 
 
+def training_objective_context():
+    """1.5(e): the loss of sample i with the net's output F_theta(x_i) in place of yhat."""
+    case = net.CASES[0]
+    output, y_i = sp.MatrixSymbol("F_theta_x_i", net.K, 1), sp.MatrixSymbol("y_i", net.K, 1)
+    return {"loss_name": case.loss_obj.latex, "output": latex(output),
+            "loss": _loss_statement(case, output, y_i)["value"]}
+
+
 def training_steps_context():
     """1.2(a): one sample i of a batch, through the net and the regression loss."""
     case = net.CASES[0]
