@@ -602,7 +602,13 @@ def test_gd_ascent_check_judges_the_graded_numbers(real_gd_checks):
     assert "class 0" not in failed.value.details
     run["stdout"] = "ANSWER_FOR_LABEL_0: 0.97\nANSWER_FOR_LABEL_1: 0.61\n"
     package.judge_gd_main(run, logged.append)
-    assert logged[-1].startswith("check gd ascent: ok (2 calls; lowest graded probability 0.6100")
+    assert logged[-1].startswith("check gd ascent: ok (2 calls; lowest probability reached 0.6100")
+    run["report"]["calls"][0]["end"] = 0.1  # graded high by chance (training mode), unchanged in eval mode
+    with pytest.raises(package.CheckFailed) as failed:
+        package.judge_gd_main(run, logged.append)
+    assert ("class 0: probability 0.1000 at the start; after gradient_descent 0.1000 in eval mode, "
+            "0.9700 graded") in failed.value.details
+    run["report"]["calls"][0]["end"] = 0.99
     run["stdout"] = "ANSWER_FOR_LABEL_0: nan\nANSWER_FOR_LABEL_1: 0.61\n"
     with pytest.raises(package.CheckFailed) as failed:
         package.judge_gd_main(run, logged.append)
