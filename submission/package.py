@@ -49,6 +49,7 @@ import zipfile
 
 from derive import source_map
 from submission import api_check, pdf_check
+from submission import netid as netid_rules
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The course-style scripts: the MLP ones rendered by `make derive`, and gd.py's smoke test.
@@ -66,11 +67,6 @@ ZIP_NAMES = ("theory.pdf", "mlp.py", "gd.py")
 MLP_THIRD_PARTY = {"torch"}
 GD_THIRD_PARTY = {"numpy", "torch", "torchvision"}
 TRUE_LINES = {"True", "tensor(True)"}
-
-# NYU net ids: the holder's initials (2 or 3 lowercase letters) followed by digits.
-NETID_RE = re.compile(r"[a-z]{2,3}[0-9]{1,6}")
-NETID_HELP = ("an NYU net id is 2 or 3 lowercase letters (your initials) followed by digits, "
-              "e.g. ab1234 or abc123")
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -90,22 +86,10 @@ class CheckFailed(Exception):
 
 def validate_netid(netid):
     """Returns the net id, or raises BadInput saying what a net id looks like."""
-    if netid is None or netid == "":
-        raise BadInput("no net id given: pass --netid (with make: make submission NETID=ab1234); "
-                       + NETID_HELP)
-    if NETID_RE.fullmatch(netid):
-        return netid
-    hint = ""
-    stripped = netid.strip()
-    if stripped.lower().endswith(".zip"):
-        hint = " (give the net id without .zip: the file is named <net id>.zip)"
-    elif stripped != netid:
-        hint = " (it has leading or trailing spaces)"
-    elif NETID_RE.fullmatch(netid.lower()):
-        hint = " (use lowercase: %s)" % netid.lower()
-    elif "@" in netid:
-        hint = " (give the net id, not the e-mail address)"
-    raise BadInput("%r is not a net id%s; %s" % (netid, hint, NETID_HELP))
+    try:
+        return netid_rules.validate_netid(netid)
+    except netid_rules.BadNetid as error:
+        raise BadInput(str(error))
 
 
 def _read(path, what):
