@@ -227,16 +227,27 @@ def _offline_env(torch_home):
     return env
 
 
-def run_gd_main(zip_path, python, timeout, model_path):
-    """`python gd.py` in a folder holding the zip's files and the bundled model, offline,
-    watched by submission/gd_main_run.py. Returns a dict: problem (None or why it did not
-    run to the end), stdout, stderr, report (the watcher's, or None), seconds."""
+def model_place(model_path, gd_path):
+    """Where the bundled model goes in the grader's folder: where it lies relative to gd.py in
+    the repository (assets/gd_small.pt), or in assets/ when it lies elsewhere."""
+    relative = os.path.relpath(os.path.abspath(model_path), os.path.dirname(os.path.abspath(gd_path)))
+    if relative.startswith(os.pardir) or os.path.isabs(relative):
+        relative = os.path.join("assets", os.path.basename(model_path))
+    return relative
+
+
+def run_gd_main(zip_path, python, timeout, model_path, place=None):
+    """`python gd.py` in a folder holding the zip's files and the bundled model (at `place`,
+    relative to gd.py), offline, watched by submission/gd_main_run.py. Returns a dict: problem
+    (None or why it did not run to the end), stdout, stderr, report (the watcher's, or None),
+    seconds."""
     with tempfile.TemporaryDirectory(prefix="gd-main-") as work:
         folder = os.path.join(work, "grader")
         with zipfile.ZipFile(zip_path) as zf:
             zf.extractall(folder)
-        os.makedirs(os.path.join(folder, "assets"))
-        shutil.copyfile(model_path, os.path.join(folder, "assets", os.path.basename(model_path)))
+        place = place or os.path.join("assets", os.path.basename(model_path))
+        os.makedirs(os.path.dirname(os.path.join(folder, place)), exist_ok=True)
+        shutil.copyfile(model_path, os.path.join(folder, place))
         shutil.copyfile(GD_MAIN_RUN, os.path.join(folder, "_gd_main_run.py"))
         report_path = os.path.join(work, "report.json")
         start = datetime.datetime.now()
@@ -395,7 +406,8 @@ def build(args, log=print):
                       mlp_sources)
         # gd.py's run takes longest: it runs beside the course tests.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            gd_run = pool.submit(run_gd_main, zip_path, args.python, args.gd_timeout, args.gd_model)
+            gd_run = pool.submit(run_gd_main, zip_path, args.python, args.gd_timeout, args.gd_model,
+                                 model_place(args.gd_model, args.gd))
             course_tests(zip_path, tests_dirs, args.python, args.timeout, args.jobs, log)
             judge_gd_main(gd_run.result(), log)
         os.makedirs(out_dir, exist_ok=True)
@@ -429,8 +441,9 @@ def parse_args(argv=None):
                         help="a file the self-contained mlp.py was built from, to report problems at "
                              "its lines; repeat for more (default: mlp.py and generated/layers.py)")
     parser.add_argument("--gd-model", default=BUNDLED_MODEL,
-                        help="the bundled model put next to gd.py (in assets/) for its run as the "
-                             "grader runs it, offline (default: %(default)s)")
+                        help="the bundled model, put beside gd.py as it lies beside it here (else in "
+                             "assets/) for gd.py's run as the grader runs it, offline "
+                             "(default: %(default)s)")
     parser.add_argument("--gd-timeout", type=float, default=600.0,
                         help="seconds `python gd.py` may take (default: %(default)s)")
     parser.add_argument("--out", default=os.path.join(REPO, "dist"),

@@ -48,8 +48,8 @@ def test_the_rendered_code_runs():
     ("mse_loss_backward", "return (input - target).sum()", "layer mse_loss: mse_loss_backward (torch.float32) "
                                                             "returned shape ()"),
     ("bce_loss_forward", "return torch.sum(torch.log(-input))", "layer bce_loss: bce_loss_forward"),
-    ("linear_backward_weight", "return grad.t().mm(input).t()", "layer linear: linear_backward_weight "
-                                                                "(torch.float32) returned shape (4, 2), expected (2, 4)"),
+    ("linear_backward_weight", "return grad.t().mm(input).t()",
+     "layer linear: linear_backward_weight (torch.float32) returned shape (4, 2), expected (2, 4)"),
 ])
 def test_code_that_cannot_run_is_named(function, body, expected):
     message = trial(layers_text=with_body(FILES["layers.py"], function, body))
