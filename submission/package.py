@@ -332,18 +332,20 @@ def judge_gd_main(run, log):
         target, start, end = call["target"], call["start"], call["end"]
         graded = _probability(answers.get(target, ""))
         needed = start + RISE * (1.0 - start)
-        if min(end, 1.0 if graded is None else graded) < needed:
+        if graded is None:
+            failures.append("class %d: gradient_descent was called for it, but main() printed no "
+                            "ANSWER_FOR_LABEL_%d line" % (target, target))
+        elif min(end, graded) < needed:
             failures.append(
                 "class %d: probability %.4f at the start; after gradient_descent %.4f in eval mode, "
-                "%s; needs at least %.4f (%d%% of the way from the start to 1)" % (
-                    target, start, end, "no ANSWER line" if graded is None
-                    else "%.4f graded (ANSWER_FOR_LABEL_%d)" % (graded, target), needed, RISE * 100))
+                "%.4f graded (ANSWER_FOR_LABEL_%d); needs at least %.4f (%d%% of the way from the "
+                "start to 1)" % (target, start, end, graded, target, needed, RISE * 100))
     if failures:
         raise CheckFailed("gd ascent", "gradient_descent did not raise the target class's "
                           "probability on the bundled model, in %s:\n%s%s" % (
                               where, "\n".join("  " + f for f in failures), context))
     log("check gd ascent: ok (%d calls; lowest probability reached %.4f)" % (
-        len(calls), min(min(c["end"], _probability(answers.get(c["target"], "1"))) for c in calls)))
+        len(calls), min(min(c["end"], _probability(answers[c["target"]])) for c in calls)))
 
 
 def _tail(text, lines=25):

@@ -609,6 +609,11 @@ def test_gd_ascent_check_judges_the_graded_numbers(real_gd_checks):
     assert ("class 0: probability 0.1000 at the start; after gradient_descent 0.1000 in eval mode, "
             "0.9700 graded") in failed.value.details
     run["report"]["calls"][0]["end"] = 0.99
+    run["stdout"] = "ANSWER_FOR_LABEL_1: 0.99\n"  # class 0 was visualized but not reported
+    with pytest.raises(package.CheckFailed) as failed:
+        package.judge_gd_main(run, logged.append)
+    assert "class 0: gradient_descent was called for it, but main() printed no ANSWER_FOR_LABEL_0" \
+        in failed.value.details
     run["stdout"] = "ANSWER_FOR_LABEL_0: nan\nANSWER_FOR_LABEL_1: 0.61\n"
     with pytest.raises(package.CheckFailed) as failed:
         package.judge_gd_main(run, logged.append)
