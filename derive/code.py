@@ -17,10 +17,10 @@ class PlainPrinter(StrPrinter):
             factors = factors[1:]
             if len(factors) == 1 and isinstance(factors[0], sp.Transpose):
                 return self._print(factors[0].arg)
-        return " @ ".join(self.parenthesize(f, sp.printing.precedence.PRECEDENCE["Mul"]) for f in factors)
+        return " @ ".join(self.parenthesize(f, sp.printing.precedence.PRECEDENCE["Mul"], strict=True) for f in factors)
 
     def _print_Transpose(self, expr):
-        return "{}.T".format(self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Atom"]))
+        return "{}.T".format(self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Atom"], strict=True))
 
     def _print_Rational(self, expr):
         if expr.q > 10**6:  # a constant given to 30 digits (SELU's) reads better as a float

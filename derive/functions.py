@@ -44,6 +44,9 @@ class Sigmoid(sp.Function):
 
     _eval_rewrite_as_elementary = _eval_rewrite_as_exp
 
+    def _eval_evalf(self, prec):
+        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
+
     def _eval_is_real(self):
         return self.args[0].is_real
 

@@ -19,7 +19,7 @@ import torch
 
 
 def linear_forward(input, weight, bias):
-    """result = input @ (weight).T + bias"""
+    """result = input @ weight.T + bias"""
     return torch.addmm(bias, input, weight.t())
 
 
@@ -29,12 +29,12 @@ def linear_backward_input(grad, weight):
 
 
 def linear_backward_weight(grad, input):
-    """dJ/dweight = (grad).T @ input"""
+    """dJ/dweight = grad.T @ input"""
     return grad.t().mm(input)
 
 
 def linear_backward_bias(grad):
-    """dJ/dbias = (grad).T @ ones(B, 1)"""
+    """dJ/dbias = grad.T @ ones(B, 1)"""
     return grad.sum(0)
 
 
