@@ -48,7 +48,7 @@ def notes(expr, stages, layer):
         if after != before:
             done.append(r)
         before = after
-    done += [r for r, _ in rewrites.steps(before, rewrites.BEFORE_PRINTING, layer)]
+    done += [r for r, _ in rewrites.steps(before, rewrites.BEFORE_PRINTING, layer)]  # (cheap: no kinks here)
     return [r.note(layer) for r in done]
 
 

@@ -24,7 +24,7 @@ import sympy as sp
 from derive import activations, rewrites
 from derive.activations import X, Activation
 from derive.code import plain, printed
-from derive.symbols import input, result
+from derive.symbols import input
 
 CATALOGUE = pathlib.Path(activations.__file__)
 REL_FLOOR = 1e-6  # the relative difference is reported where autograd's value is at least this
@@ -183,7 +183,8 @@ def report(row, known, derived, out=sys.stdout, run_check=True):
     w("        f'(x) = " + latex(_in_x(row.safe_derivative)))
     w()
     w("torch forward:   def {}_forward(input): return {}".format(row.name, derived["forward"]))
-    w("torch backward:  def {}_backward(grad, input=None, result=None): return {}".format(row.name, derived["backward"]))
+    w("torch backward:  def {}_backward(grad, input=None, result=None): return {}".format(
+        row.name, derived["backward"]))
     w("                 (saves {} from the forward pass)".format(" and ".join(row.saves) or "nothing"))
     if not run_check:
         return True

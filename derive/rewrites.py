@@ -18,6 +18,8 @@ Three groups:
 - row rewrites with parameters (``ClampLog``, ``ClampDenominator``, ``DivideCountLast``);
 - ``BEFORE_PRINTING``: the spellings every expression gets (sigmoid, log1p, expm1).
 """
+from functools import lru_cache
+
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.codegen.rewriting import ReplaceOptim
@@ -185,6 +187,7 @@ BEFORE_PRINTING = (LOG1P, EXPM1, SIGMOID)
 """Applied to every expression, forward and backward, just before printing."""
 
 
+@lru_cache(maxsize=None)  # the checks and the code context ask for the same expressions
 def before_printing(expr):
     return apply(expr, BEFORE_PRINTING)
 
