@@ -22,7 +22,7 @@ class DerivationError(AssertionError):
 
 
 def _close(a, b, what):
-    a, b = complex(sp.N(a, 30)), complex(sp.N(b, 30))
+    a, b = complex(sp.N(a, 17)), complex(sp.N(b, 17))  # evalf: 17 correct digits, for 1e-12
     if abs(a - b) > TOLERANCE * max(1.0, abs(b)):
         raise DerivationError("{}: {} != {}".format(what, a, b))
 
