@@ -22,7 +22,6 @@ from functools import lru_cache
 
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
-from sympy.codegen.rewriting import ReplaceOptim
 
 from derive.functions import DivideLast, Sigmoid
 from derive.symbols import input, result
@@ -47,16 +46,18 @@ class Rewrite:
 
 
 class Replace(Rewrite):
-    """``sympy.codegen.rewriting.ReplaceOptim`` passes (a query and a value each, applied in
-    turn, as ``optimize`` does), with their note."""
+    """Replacement passes, each a query and a value as in ``sympy.codegen.rewriting.
+    ReplaceOptim`` (``expr.replace(query, value)``), applied in turn as ``optimize`` does,
+    with their note. (Not ReplaceOptim itself: importing sympy.codegen.rewriting takes
+    longer than the rest of `make derive`'s imports.)"""
 
     def __init__(self, name, query, value, note, then=()):
         self.name, self._note = name, note
-        self._optims = [ReplaceOptim(query, value)] + [ReplaceOptim(q, v) for q, v in then]
+        self._passes = [(query, value)] + list(then)
 
     def __call__(self, expr, layer=None):
-        for optim in self._optims:
-            expr = optim(expr)
+        for query, value in self._passes:
+            expr = expr.replace(query, value)
         return expr
 
     def note(self, layer=None):
