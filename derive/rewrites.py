@@ -149,20 +149,19 @@ def _is_logistic_product(e):
 
 def _to_sigmoids(e):
     """exp(b)**j / (1 + exp(b))**k -> sigma(b)**j sigma(-b)**(k - j), for j <= k: since
-    1 + exp(b) = 1/sigma(-b) and exp(b) = sigma(b)/sigma(-b)."""
+    1 + exp(b) = 1/sigma(-b) and exp(b) = sigma(b)/sigma(-b). (A Mul holds exp(b) at most
+    once: SymPy folds exp(b)**2 into exp(2 b). So j is 0 or 1.)"""
     factors = list(e.args) if isinstance(e, sp.Mul) else [e]
-    out = []
+    consumed, sigmoids = set(), []
     for f in factors:
-        if isinstance(f, sp.Pow) and f.exp.is_integer and f.exp.is_negative and _one_plus_exp(f.base) is not None:
+        if _is_logistic_power(f):
             b, k = _one_plus_exp(f.base), -f.exp
-            powers = [g for g in factors if isinstance(g, sp.exp) and g.args[0] == b and g not in out]
-            j = min(len(powers), k)
-            out.extend(powers[:j])  # consumed: placeholders removed below
-            out.append(Sigmoid(b) ** j * Sigmoid(-b) ** (k - j))
-    consumed = [g for g in out if isinstance(g, sp.exp)]
-    kept = [f for f in factors if not (isinstance(f, sp.Pow) and f.exp.is_integer and f.exp.is_negative
-                                       and _one_plus_exp(f.base) is not None) and f not in consumed]
-    return sp.Mul(*kept, *[g for g in out if not isinstance(g, sp.exp)])
+            j = 1 if sp.exp(b) in factors and sp.exp(b) not in consumed else 0
+            if j:
+                consumed.add(sp.exp(b))
+            sigmoids.append(Sigmoid(b) ** j * Sigmoid(-b) ** (k - j))
+    kept = [f for f in factors if not _is_logistic_power(f) and f not in consumed]
+    return sp.Mul(*kept, *sigmoids)
 
 
 SIGMOID = Replace(
