@@ -258,7 +258,14 @@ def _same(a, b):
 
 def _extremum_as_piecewise(e):
     """Max(a, b, ...) -> Piecewise((a, a >= b), ...), written directly: SymPy's
-    ``rewrite(Piecewise)`` simplifies as it goes, slowly."""
+    ``rewrite(Piecewise)`` simplifies as it goes, slowly. A Piecewise argument (from an inner
+    Max) is distributed over first, so that no condition ever holds a Piecewise."""
+    if not isinstance(e, (sp.Max, sp.Min)):
+        return e
+    for i, a in enumerate(e.args):
+        if isinstance(a, sp.Piecewise):
+            rest = e.args[:i] + e.args[i + 1:]
+            return sp.Piecewise(*[(_extremum_as_piecewise(e.func(v, *rest)), c) for v, c in a.args])
     first, rest = e.args[0], e.func(*e.args[1:]) if len(e.args) > 2 else e.args[1]
     keep = first >= rest if isinstance(e, sp.Max) else first <= rest
     return sp.Piecewise((first, keep), (rest, True))
