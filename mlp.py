@@ -10,19 +10,21 @@ import operator
 import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
-# (generated/mlp_standalone.py) has the code itself in place of the next line.
-from generated.layers import *  # noqa: F401,F403  # @inline generated/layers.py
+# (generated/mlp_standalone.py) has the code itself in place of this import.
+from generated.layers import (ACTIVATIONS, bce_loss_backward, bce_loss_forward, linear_backward_bias,
+                              linear_backward_input, linear_backward_weight, linear_forward,
+                              mse_loss_backward, mse_loss_forward)
 
 
 def _activation(name, argument):
-    valid = sorted(ACTIVATIONS)  # noqa: F405
+    valid = sorted(ACTIVATIONS)
     if not isinstance(name, str):
         raise TypeError("{} must be a string naming an activation, got {} {!r}; expected one of: {}"
                         .format(argument, type(name).__name__, name, ", ".join(valid)))
-    if name not in ACTIVATIONS:  # noqa: F405
+    if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
-    return ACTIVATIONS[name]  # noqa: F405
+    return ACTIVATIONS[name]
 
 
 def _positive_int(value, argument):
@@ -62,8 +64,9 @@ class MLP:
             linear_1_out_features: the out features of first linear layer
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
-            f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu
+            f_function: string for the f function, a name of ACTIVATIONS: every
+                elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
+                catalogue is derive/activations.py, `python -m derive explain --list`)
             g_function: string for the g function, same choices
         """
         linear_1_in_features = _positive_int(linear_1_in_features, "linear_1_in_features")
@@ -111,9 +114,9 @@ class MLP:
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
 
         f, g = self.f, self.g
-        z1 = linear_forward(x, W1, b1)  # noqa: F405
+        z1 = linear_forward(x, W1, b1)
         z2 = f["forward"](z1)
-        z3 = linear_forward(z2, W2, b2)  # noqa: F405
+        z3 = linear_forward(z2, W2, b2)
         y_hat = g["forward"](z3)
 
         # Keep only what the backward needs: x and z2 for the weight gradients, and each
@@ -153,12 +156,12 @@ class MLP:
         # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
         with torch.no_grad():
             dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])  # noqa: F405
-            self.grads["dJdb2"] = linear_backward_bias(dJdz3)  # noqa: F405
-            dJdz2 = linear_backward_input(dJdz3, W2)  # noqa: F405
+            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])
+            self.grads["dJdb2"] = linear_backward_bias(dJdz3)
+            dJdz2 = linear_backward_input(dJdz3, W2)
             dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
-            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])  # noqa: F405
-            self.grads["dJdb1"] = linear_backward_bias(dJdz1)  # noqa: F405
+            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
+            self.grads["dJdb1"] = linear_backward_bias(dJdz1)
         # No gradient for x: nothing upstream of the first layer needs it.
 
     def clear_grad_and_cache(self):
@@ -199,8 +202,8 @@ def mse_loss(y, y_hat):
     """
     _check_pair(y, y_hat)
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
-        dJdy_hat = mse_loss_backward(y_hat, y)  # noqa: F405
-    return mse_loss_forward(y_hat, y), dJdy_hat  # noqa: F405
+        dJdy_hat = mse_loss_backward(y_hat, y)
+    return mse_loss_forward(y_hat, y), dJdy_hat
 
 
 def bce_loss(y, y_hat):
@@ -232,5 +235,5 @@ def bce_loss(y, y_hat):
                          "its {} values are outside or NaN, the first y{} = {}".format(
                              int(bad.sum()), y.numel(), list(first), y[first].item()))
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
-        dJdy_hat = bce_loss_backward(y_hat, y)  # noqa: F405
-    return bce_loss_forward(y_hat, y), dJdy_hat  # noqa: F405
+        dJdy_hat = bce_loss_backward(y_hat, y)
+    return bce_loss_forward(y_hat, y), dJdy_hat
