@@ -13,11 +13,9 @@ import types
 import xml.etree.ElementTree as ET
 
 import pytest
-import sympy as sp
 import torch
 
 from derive import activations, losses, render
-from derive.symbols import input
 from derive.web import accuracy, build, figures, sections
 from generated import layers as generated
 from test_mathml_printer import as_xml
@@ -64,15 +62,18 @@ def test_build_is_deterministic(site, tmp_path):
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_kink_rows_state_the_generated_codes_value(name):
+    """Each kink of the row is on the page with the value the generated backward returns
+    there, which is PyTorch's convention (the row's data)."""
     a = activations.BY_NAME[name]
     rows = sections.kink_rows(a)
-    points = figures.kinks(a.safe_derivative)
-    assert len(rows) == len(points)
-    for row, point in zip(rows, points):
+    assert len(rows) == len(a.kink_values)
+    for row, (point, convention) in zip(rows, sorted(a.kink_values.items(), key=lambda kv: float(kv[0]))):
         value = _generated_derivative(name, float(point))
+        assert value == pytest.approx(float(convention), rel=1e-15, abs=0)
         shown = sections.exact_number(value)
         assert float(shown) == value
-        assert row["value"] == sections.mathml(shown, display="inline"), (name, point, value)
+        assert row["value"] == sections.mathml(shown, display="inline"), (name, point)
+        assert row["convention"] == sections.mathml(convention, display="inline")
 
 
 def _generated_derivative(name, x):
@@ -83,7 +84,7 @@ def _generated_derivative(name, x):
 
 def test_relu_kink_shows_pytorchs_zero_beside_sympys_half():
     (row,) = sections.kink_rows(activations.BY_NAME["relu"])
-    assert "<mn>0</mn>" in row["value"]
+    assert "<mn>0</mn>" in row["value"] and "<mn>0</mn>" in row["convention"]
     assert "<mfrac><mn>1</mn><mn>2</mn></mfrac>" in row["raw"]
     assert "<mn>0</mn>" in row["left"] and "<mn>1</mn>" in row["right"]
 
@@ -103,7 +104,7 @@ def test_figure_samples_the_generated_code(name):
 def test_a_new_row_appears_with_no_other_change(monkeypatch, tmp_path):
     """A row added to the catalogue, rendered into generated code as `make derive` would, gets
     its own section, curves and code on the page."""
-    row = activations.Activation("mine", input / (1 + sp.exp(-input)), r"\operatorname{mine}")
+    row = activations.Activation("mine", "x/(2 + exp(-x))", r"\operatorname{mine}")
     monkeypatch.setattr(activations, "ACTIVATIONS", activations.ACTIVATIONS + (row,))
     monkeypatch.setitem(activations.BY_NAME, row.name, row)
     source = render.render()["layers.py"]

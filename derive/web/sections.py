@@ -25,11 +25,10 @@ def mathml(expr, display="block"):
     return Markup(mathml_printer.mathml(expr, display))
 
 
-def note(rewrite):
-    """What a rewrite does and why: its docstring, whole (a partial keeps the function's),
-    escaped, with its ``literal`` spans as code."""
-    text = escape(inspect.getdoc(getattr(rewrite, "func", rewrite)))
-    return Markup(re.sub(r"``(.+?)``", r"<code>\1</code>", str(text)))
+def note(rewrite, row):
+    """A rewrite's own note for this row (its parameters filled in), escaped, with its
+    ``literal`` spans as code."""
+    return Markup(re.sub(r"``(.+?)``", r"<code>\\1</code>", str(escape(rewrite.note(row)))))
 
 
 def entry(label, expr, note_=None):
@@ -37,13 +36,30 @@ def entry(label, expr, note_=None):
     return {"label": label, "math": mathml(expr), "note": note_}
 
 
-def steps(expr, rewrite_list, shown=lambda e: e):
-    """An entry for each rewrite in turn: its note and ``shown`` of the expression after it."""
-    out = []
-    for rewrite in rewrite_list:
-        expr = rewrite(expr)
-        out.append(entry(None, shown(expr), note(rewrite)))
-    return out
+def steps(expr, stages, row, shown=lambda e: e):
+    """An entry for each rewrite of ``stages`` ([(rewrite, expression after it)], from expr)
+    that changed something: its note and ``shown`` of the expression after it; then for each
+    spelling every expression gets before printing that changes it."""
+    done, before = [], expr
+    for r, after in stages:
+        if after != before:
+            done.append((r, after))
+        before = after
+    done += rewrites.steps(before, rewrites.BEFORE_PRINTING, row)
+    return [entry(None, shown(after), note(r, row)) for r, after in done]
+
+
+def one_sided(expr, point, side):
+    """The limit of a piecewise-continuous expr at point from the left (side -1) or the
+    right (+1): the piece that holds just beside the point, evaluated at it. Kinks are far
+    apart (0.5 at least), so a millionth away is inside the neighbouring interval."""
+    folded = sp.piecewise_fold(expr)
+    if isinstance(folded, sp.Piecewise):
+        probe = point + side * sp.Rational(1, 10**6)
+        for value, condition in folded.args:
+            if condition.subs(input, probe) == sp.true:
+                return value.subs(input, point)
+    return folded.subs(input, point)
 
 
 def generated_code(name):
@@ -65,32 +81,18 @@ def exact_number(value):
     return sp.Float(repr(value))
 
 
-def one_sided(expr, point, side):
-    """The limit of a piecewise-continuous expr at point from the left (side -1) or the
-    right (+1): the piece that holds just beside the point, evaluated at it. Kinks are far
-    apart (0.5 at least), so a millionth away is inside the neighbouring interval."""
-    folded = sp.piecewise_fold(expr)
-    if isinstance(folded, sp.Piecewise):
-        probe = point + side * sp.Rational(1, 10**6)
-        for value, condition in folded.args:
-            if condition.subs(input, probe) == sp.true:
-                return value.subs(input, point)
-    return folded.subs(input, point)
-
-
 def kink_rows(a):
-    """The points where f' (as evaluated) jumps, each with the value the generated backward
-    returns there, the one-sided limits, and SymPy's raw f' at that point."""
+    """Each kink of the row (PyTorch's convention, data), with the value the generated
+    backward returns there, the one-sided limits, and SymPy's raw f' at that point."""
     rows = []
     backward = figures.derivative_function(a)
-    safe = sp.piecewise_fold(a.safe_derivative.replace(sp.Heaviside, lambda *args: sp.Piecewise(
-        (0, args[0] < 0), (1, args[0] > 0), (sp.Heaviside(*args), True))))
-    for point in figures.kinks(a.safe_derivative):
+    for point, convention in sorted(a.kink_values.items(), key=lambda kv: float(kv[0])):
         rows.append({
             "at": mathml(point, display="inline"),
+            "convention": mathml(convention, display="inline"),
             "value": mathml(exact_number(backward(float(point))), display="inline"),
-            "left": mathml(one_sided(safe, point, -1), display="inline"),
-            "right": mathml(one_sided(safe, point, +1), display="inline"),
+            "left": mathml(one_sided(a.safe_derivative, point, -1), display="inline"),
+            "right": mathml(one_sided(a.safe_derivative, point, +1), display="inline"),
             "raw": mathml(a.raw_derivative.subs(input, point), display="inline"),
         })
     return rows
@@ -108,35 +110,41 @@ def section(name, kind, summary, forward_expr, **fields):
 
 def activation_section(a):
     jacobian, z = a.jacobian(JACOBIAN_SIZE)
-    chain = a.rewrites + ((rewrites.in_terms_of_result,) if a.backward_in == "result" else ())
-    derivation = steps(a.raw_derivative, a.rewrites)
-    if a.backward_in == "result":
-        derivation.append(entry(None, a.derivative, note(rewrites.in_terms_of_result)))
+    as_result = lambda e: sp.Eq(result, e, evaluate=False)  # noqa: E731
+    evaluated = rewrites.before_printing(a.derivative)
+    changed = evaluated != a.raw_derivative
     return section(
         a.name, "activation", "elementwise, result = f(input)", a.forward,
-        forward=[entry(None, sp.Eq(result, a.forward, evaluate=False))],
-        derivation=[entry("f\u2032 as SymPy derives it:", a.raw_derivative)] + derivation
+        parameters=[(str(k), mathml(v, "inline")) for k, v in a.defaults.items()],
+        forward=[entry(None, as_result(a.forward))]
+        + steps(a.forward, rewrites.stages(a.forward, a.forward_rewrites, a), a, as_result),
+        derivation=[entry("f\u2032 as SymPy derives it:", a.raw_derivative)]
+        + steps(a.raw_derivative, a.stages, a)
         + [entry("f\u2032 as the generated backward evaluates it{}:".format(
-            "" if chain else " (SymPy's form, unchanged)"), a.derivative)],
+            "" if changed else " (SymPy's form, unchanged)"), evaluated)],
         kinks=kink_rows(a),
+        at_nan=None if a.nan_value is None else mathml(a.nan_value, "inline"),
         jacobian={"size": JACOBIAN_SIZE, "at": mathml(z.T, "inline"), "math": mathml(jacobian)},
-        vjp=[("input", mathml(a.vjp))],
+        vjp=[("input", mathml(rewrites.before_printing(a.vjp)))],
         figure=Markup(figures.activation_figure(a)),
     )
 
 
 def loss_section(loss):
     scale = loss.scale("mean")
+    reduced = lambda term: scale * ElementSum(term)  # noqa: E731
+    gradient = rewrites.before_printing(loss.gradient("mean"))
     return section(
         loss.name, "loss", "loss over numel elements, PyTorch's reduction='mean'",
         loss.expression("mean", safe=False),
         forward=[entry(None, loss.expression("mean", safe=False))]
-        + steps(loss.term, loss.forward_rewrites, lambda term: scale * ElementSum(term)),
+        + steps(loss.term, rewrites.stages(loss.term, loss.forward_rewrites, loss), loss, reduced),
         derivation_title="Gradient",
         derivation=[entry("dJ/dinput as SymPy derives it:", scale * loss.raw_derivative)]
-        + steps(loss.raw_derivative, loss.backward_rewrites, lambda d: scale * d)
-        + [entry("dJ/dinput as the generated backward evaluates it:", loss.gradient("mean"))],
-        vjp=[("input", mathml(loss.gradient("mean")))],
+        + steps(loss.raw_derivative, rewrites.stages(loss.raw_derivative, loss.backward_rewrites, loss), loss,
+                lambda d: scale * d)
+        + [entry("dJ/dinput as the generated backward evaluates it:", gradient)],
+        vjp=[("input", mathml(gradient))],
         figure=Markup(figures.loss_figure(loss)),
     )
 
