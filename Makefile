@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # Imports must not leave __pycache__ inside generated/: it is compared byte for byte.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all setup tex derive check-derive theory gd gd-model gd-eval submission bench test clean
+.PHONY: all setup tex derive check-derive theory gd gd-model gd-eval submission bench accuracy test clean
 
 all: setup derive theory gd
 	@if [ -n "$(NETID)" ]; then $(MAKE) --no-print-directory submission NETID=$(NETID); \
@@ -56,6 +56,14 @@ submission: derive theory
 
 bench:
 	$(PY) -m benchmarks
+
+# Bits of error against mpmath: measure the accurate profile's candidates and record the
+# winners (derive/accurate_forms.json), derive with them, then certify both profiles and
+# autograd into ACCURACY.md + accuracy.json. Fails when a target is missed.
+accuracy:
+	$(PY) -m accuracy choose
+	$(PY) -m derive
+	$(PY) -m accuracy report
 
 test:
 	$(PY) -m pytest -q

@@ -83,7 +83,8 @@ ACTIVATIONS = (
                sp.Piecewise((input, input > SOFTPLUS_THRESHOLD), (sp.log(1 + sp.exp(input)), True)),
                r"\operatorname{Softplus}", rewrites=(rewrites.stable_sigmoid,)),
     # Exact GELU, x * Phi(x). Its derivative Phi(x) + x phi(x) has phi = exp(-x^2/2)/sqrt(2 pi).
-    Activation("gelu", input * (1 + sp.erf(input / sp.sqrt(2))) / 2, r"\operatorname{GELU}"),
+    Activation("gelu", input * (1 + sp.erf(input / sp.sqrt(2))) / 2, r"\operatorname{GELU}",
+               rewrites=(rewrites.cdf_first,)),
 )
 
 BY_NAME = {a.name: a for a in ACTIVATIONS}

@@ -38,6 +38,27 @@ def stable_sigmoid(expr):
     return expr.replace(sp.exp(_a) / (sp.exp(_a) + 1), 1 / (1 + sp.exp(-_a)))
 
 
+def cdf_first(expr):
+    """1/2 + erf(a)/2 -> (1 + erf(a))/2, summed before the other terms, as PyTorch's GELU
+    backward sums ``0.5 * (1 + erf(x / sqrt 2)) + x * pdf``.
+
+    Equal for every real a. The order matters in floating point: where erf(a) is about -1,
+    1 + erf(a) first keeps the small Phi(x) and then adds x phi(x) to it; adding x phi(x) to
+    erf(a)/2 first and 1/2 last cancels to nothing (61.9 bits of error in float64, against
+    autograd's 46.7). SymPy distributes the 1/2 again unless the product stays unevaluated.
+    """
+    def group(add):
+        halves = [t for t in add.args if t == sp.Rational(1, 2)]
+        erfs = [t for t in add.args if t.is_Mul and t.as_coeff_Mul()[0] == sp.Rational(1, 2)
+                and isinstance(t.as_coeff_Mul()[1], sp.erf)]
+        if not halves or not erfs:
+            return add
+        rest = [t for t in add.args if t not in (halves[0], erfs[0])]
+        cdf = sp.Mul(sp.Rational(1, 2), sp.Add(1, erfs[0].as_coeff_Mul()[1]), evaluate=False)
+        return sp.Add(cdf, *rest, evaluate=False)
+    return expr.replace(lambda e: e.is_Add, group)
+
+
 def in_terms_of_result(derivative, forward):
     """Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
     does for sigmoid (``result * (1 - result)``), tanh (``1 - result**2``) and ReLU

@@ -100,6 +100,12 @@ def sigmoid_backward(grad, input=None, result=None):
     return grad*result*(1 - result)
 
 
+# numerics="accurate" (sympy:sigmoid_product): f' = 1/((1 + exp(-input))*(exp(input) + 1))
+#   rewrite: e^b/(1 + e^b)^2 -> sigma(b) sigma(-b): no 1 - sigma to round to 0
+def sigmoid_backward_accurate(grad, input=None, result=None):
+    return grad*torch.sigmoid(-input)*torch.sigmoid(input)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh: result = tanh(input)
 # f' as SymPy derives it: 1 - tanh(input)**2
@@ -114,6 +120,12 @@ def tanh_forward(input):
 
 def tanh_backward(grad, input=None, result=None):
     return grad*(1 - result**2)
+
+
+# numerics="accurate" (sympy:sech_squared): f' = 4*exp(-2*Abs(input))/(1 + exp(-2*Abs(input)))**2
+#   rewrite: 1 - tanh(a)^2 -> 4 e^-2|a|/(1 + e^-2|a|)^2: no 1 - tanh^2 to round to 0
+def tanh_backward_accurate(grad, input=None, result=None):
+    return 4*grad*torch.exp(-2*torch.abs(input))/(1 + torch.exp(-2*torch.abs(input)))**2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,6 +163,8 @@ def softplus_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # gelu: result = input*(erf(sqrt(2)*input/2) + 1)/2
 # f' as SymPy derives it: sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + erf(sqrt(2)*input/2)/2 + 1/2
+# f' as evaluated:       sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + (erf(sqrt(2)*input/2) + 1)/2
+#   rewrite: 1/2 + erf(a)/2 -> (1 + erf(a))/2, summed before the other terms, as PyTorch's GELU
 # ---------------------------------------------------------------------------------------------
 
 
@@ -159,7 +173,17 @@ def gelu_forward(input):
 
 
 def gelu_backward(grad, input=None, result=None):
-    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*torch.erf(0.7071067811865476*input) + 0.5)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*(torch.erf(0.7071067811865476*input) + 1))
+
+
+# numerics="accurate" (torch:erfc_reflected+split_square in float64): f' = sqrt(2)*input*exp(-(input - HighHalf(input))*(input + HighHalf(input))/2)*exp(-HighHalf(input)**2/2)/(2*sqrt(pi)) + Erfc(-sqrt(2)*input/2)/2
+#   rewrite: erf(a) -> erfc(-a) - 1: 1 + erf(a) = erfc(-a) without cancelling
+#   rewrite: exp(c a^2) -> exp(c h^2) exp(c (a-h)(a+h)), h = a's high half: a^2 without the rounding that exp amplifies by |c a^2|
+#   rewrite: evaluated in float64 and rounded once to the input's dtype
+def gelu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    high = input.clamp(-1e4, 1e4).float().to(input.dtype)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*high**2)*torch.exp(-0.5*(high + input)*(-high + input)) + 0.5*torch.erfc(-0.7071067811865476*input)).to(grad.dtype)
 
 
 # Each activation's forward, backward, and what the backward needs from the forward pass.
@@ -172,6 +196,18 @@ ACTIVATIONS = {
     "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('result',)},
     "softplus": {"forward": softplus_forward, "backward": softplus_backward, "saves": ('input',)},
     "gelu": {"forward": gelu_forward, "backward": gelu_backward, "saves": ('input',)},
+}
+
+# numerics="accurate": per activation, the form `make accuracy` measured most accurate.
+ACCURATE_ACTIVATIONS = {
+    "identity": ACTIVATIONS["identity"],
+    "relu": ACTIVATIONS["relu"],
+    "scaled_relu": ACTIVATIONS["scaled_relu"],
+    "sigmoid": {"forward": sigmoid_forward, "backward": sigmoid_backward_accurate, "saves": ('input',)},
+    "tanh": {"forward": tanh_forward, "backward": tanh_backward_accurate, "saves": ('input',)},
+    "leaky_relu": ACTIVATIONS["leaky_relu"],
+    "softplus": ACTIVATIONS["softplus"],
+    "gelu": {"forward": gelu_forward, "backward": gelu_backward_accurate, "saves": ('input',)},
 }
 
 
