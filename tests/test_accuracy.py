@@ -127,3 +127,19 @@ def measure_module(name):
 def test_numerics_must_be_a_known_profile(numerics):
     with pytest.raises(ValueError, match="numerics must be one of 'torch', 'accurate'"):
         mlp.MLP(2, 3, "relu", 3, 1, "identity", numerics=numerics)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "relu"])
+def test_explain_shows_both_profiles_and_their_bits(name):
+    from derive.profiles import describe
+    text = describe(name)
+    assert 'numerics="torch"' in text and 'numerics="accurate" ({})'.format(accurate.chosen(activations.BY_NAME[name]).key) in text
+    for dtype in DTYPES:
+        for source in ("torch", "accurate", "autograd"):
+            assert "{} {:9s} max".format(dtype, source) in text
+
+
+def test_explain_refuses_an_unknown_name():
+    from derive.profiles import describe
+    with pytest.raises(SystemExit, match="unknown activation 'swish'"):
+        describe("swish")
