@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from accuracy import metric, reference, sweep, targets
+from accuracy import metric, sweep, targets
+from accuracy.measure import true_values
 from derive import accurate, activations, code
-from derive.symbols import input as input_symbol
 from generated import layers
 
 DTYPES = {"float32": (torch.float32, np.float32), "float64": (torch.float64, np.float64)}
@@ -33,11 +33,9 @@ def compile_backward(candidate):
 def measure(candidate, activation_name, backward):
     """{dtype: summary} of one candidate over the sweep."""
     forward = layers.ACTIVATIONS[activation_name]["forward"]
-    activation = activations.BY_NAME[activation_name]
     out = {}
     for dtype_name, (dtype, np_dtype) in DTYPES.items():
-        xs = sweep.points(np_dtype)
-        truth, normal = reference.true_values(activation.safe_derivative, input_symbol, np_dtype, xs)
+        xs, truth, normal = true_values(activation_name, np_dtype)
         x = torch.from_numpy(xs)
         saved = {"input": x, "result": forward(x)}
         computed = backward(torch.ones_like(x), **{s: saved[s] for s in candidate.saves}).numpy()

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import mlp
 from accuracy import metric, reference, sweep
 from derive import activations
+from derive.functions import elementary
 from derive.symbols import input as input_symbol
 from generated import layers
 
@@ -34,9 +35,21 @@ def through_mlp(name, xs, numerics):
 
 
 def autograd_function(name):
-    """The function torch autograd differentiates: torch.nn.functional's of the same name
-    (its own derivative formula), else the generated forward's elementary ops."""
-    return getattr(F, name, None) or layers.ACTIVATIONS[name]["forward"]
+    """The function torch autograd differentiates: the row's ``reference``, PyTorch's own
+    spelling (its own derivative formula), else the generated forward's elementary ops."""
+    row = activations.BY_NAME[name]
+    if not row.reference:
+        return layers.ACTIVATIONS[name]["forward"]
+    code = compile(row.reference, "<{} reference>".format(name), "eval")
+    return lambda input: eval(code, {"torch": torch, "F": F, "input": input})
+
+
+def true_values(name, dtype):
+    """(sweep points, correctly rounded f' there, where that is a normal float) for a numpy dtype."""
+    xs = sweep.points(dtype)
+    truth, normal = reference.true_values(elementary(activations.BY_NAME[name].safe_derivative), input_symbol,
+                                          dtype, xs)
+    return xs, truth, normal
 
 
 def through_autograd(name, xs):
@@ -49,9 +62,7 @@ def through_autograd(name, xs):
 def layer_bits(name, dtype_name, profiles=("torch", "accurate")):
     """{source: bits array} over the normal-truth points, and those points."""
     dtype = DTYPES[dtype_name]
-    xs_np = sweep.points(_NUMPY[dtype])
-    truth, normal = reference.true_values(activations.BY_NAME[name].safe_derivative, input_symbol, _NUMPY[dtype],
-                                          xs_np)
+    xs_np, truth, normal = true_values(name, _NUMPY[dtype])
     xs = torch.from_numpy(xs_np)
     computed = {profile: through_mlp(name, xs, profile) for profile in profiles}
     computed["autograd"] = through_autograd(name, xs)

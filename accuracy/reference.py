@@ -1,7 +1,7 @@
 """True derivative values from mpmath, correctly rounded to the dtype, cached on disk.
 
 An expression is evaluated at 60 significant digits plus a guard; every sum checks how many
-digits it cancels and asks for that many more (1 + erf(x / sqrt 2) at x = -26 needs 150 digits
+digits it cancels, every log how close to 1 its argument is, and asks for that many more (1 + erf(x / sqrt 2) at x = -26 needs 150 digits
 to keep any), and a value is accepted when an evaluation with more guard digits agrees. The results are cached under .cache/accuracy/, keyed
 by the expression, the dtype and the sweep, so each is computed once per machine.
 """
@@ -21,7 +21,7 @@ DIGITS = 60
 GUARD = 20
 MAX_DIGITS = 2000
 CACHE = pathlib.Path(__file__).resolve().parent.parent / ".cache" / "accuracy"
-_VERSION = "2"
+_VERSION = "3"
 _MANTISSA = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
 
 
@@ -52,14 +52,32 @@ def _checked_add(*terms):
     return total
 
 
+def _checked_log(a):
+    """log(a) that refuses an a rounded to 1: log(1 + e^-247) is 0 at 60 and at 100 digits
+    alike, 1e-107 at 130."""
+    a = mpmath.mpf(a)
+    distance = abs(a - 1)
+    if a > 0 and distance < 1:
+        lost = mpmath.mp.dps if distance == 0 else float(-mpmath.log10(distance))
+        if lost > mpmath.mp.dps - DIGITS - 5 and mpmath.mp.dps < MAX_DIGITS:
+            raise _Cancelled(lost)
+    return mpmath.log(a)
+
+
 class _CheckedPrinter(MpmathPrinter):
+    """Prints every sum and every log through the checks above."""
+
     def _print_Add(self, expr, order=None):
         return "_checked_add({})".format(", ".join(self._print(a) for a in expr.args))
+
+    def _print_log(self, expr):
+        return "_checked_log({})".format(self._print(expr.args[0]))
 
 
 def _lambdify(expr, symbol):
     modules = mpmath_modules()
-    return sp.lambdify(symbol, expr, modules=[dict(modules[0], _checked_add=_checked_add)] + modules[1:],
+    checks = {"_checked_add": _checked_add, "_checked_log": _checked_log}
+    return sp.lambdify(symbol, expr, modules=[dict(modules[0], **checks)] + modules[1:],
                        printer=_CheckedPrinter({"fully_qualified_modules": False, "inline": True,
                                                 "allow_unknown_functions": True, "user_functions": {}}))
 

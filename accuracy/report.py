@@ -33,8 +33,13 @@ def collect():
         row = {"accurate_form": accurate.chosen(activation, choices).key, "dtypes": {}}
         for dtype_name in measure.DTYPES:
             stats = {k: _rounded(v) for k, v in measure.layer_summary(activation.name, dtype_name).items()}
-            found = ["accurate profile: " + m for m in targets.accurate_misses(stats["accurate"])]
-            found += ["torch profile vs autograd: " + m for m in targets.torch_misses(stats["torch"], stats["autograd"])]
+            found = []
+            for profile, missed in (("accurate", targets.accurate_misses(stats["accurate"])),
+                                    ("torch", targets.torch_misses(stats["torch"], stats["autograd"]))):
+                why = targets.KNOWN_MISSES.get((activation.name, dtype_name, profile))
+                found += ["{} profile{}: {}{}".format(profile, "" if profile == "accurate" else " vs autograd", m,
+                                                      " (known: {})".format(why) if why else "")
+                          for m in missed]
             stats["misses"] = found
             row["dtypes"][dtype_name] = stats
             misses += ["{} {}: {}".format(activation.name, dtype_name, m) for m in found]

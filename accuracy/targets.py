@@ -15,3 +15,22 @@ def torch_misses(ours, autograd):
     """Where the torch profile is less accurate than autograd beyond the margins."""
     return ["{} {:.2f} > autograd's {:.2f} + {:g}".format(k, ours[k], autograd[k], margin)
             for k, margin in TORCH_MARGIN.items() if ours[k] > autograd[k] + margin]
+
+# (layer, dtype, profile) -> why that target is missed today. `make accuracy` still fails on
+# these and ACCURACY.md prints the reason; the tests expect exactly these to miss (strictly:
+# one that starts to pass must leave this table).
+KNOWN_MISSES = {
+    ("gelu_tanh", "float64", "accurate"):
+        "p99: the derivative's condition number |x f''/f'| reaches 2|u| ~ 700 at x = -19.6 "
+        "(u = sqrt(2/pi) (x + 0.044715 x^3)), so the float64 rounding of u alone costs up to 9.5 "
+        "bits over x in [-19.6, -7]; meeting it needs u in double-double arithmetic, not yet "
+        "a rewrite (float32 is exact, being evaluated in float64)",
+    ("silu", "float64", "torch"):
+        "max, at x = -1.25, next to f''s root -1.2785: the sum cancels 5 bits there in any "
+        "order; autograd's fused CPU kernel rounds x*(1 - s) once (FMA), which no eager torch "
+        "formula can (PyTorch's own formula in eager ops: 4.46 bits); mean is within the margin",
+    ("mish", "float64", "torch"):
+        "max, at x = -1.2, next to f''s root -1.1924: as for silu, autograd's fused kernel "
+        "(FMA) loses about a bit less there; PyTorch's own formula in eager ops gives the "
+        "same 5.86 bits; mean is within the margin",
+}

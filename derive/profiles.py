@@ -3,10 +3,7 @@
 import json
 import pathlib
 
-import sympy as sp
-
-from derive import accurate, activations, code
-from derive.torch_printer import torch_code
+from derive import activations, code
 
 MEASURED = pathlib.Path(__file__).resolve().parent.parent / "accuracy.json"
 
@@ -21,21 +18,22 @@ def describe(name):
             name, ", ".join(sorted(activations.BY_NAME))))
     a = activations.BY_NAME[name]
     measured = json.loads(MEASURED.read_text())["layers"].get(name) if MEASURED.exists() else None
-    chosen = accurate.chosen(a)
-    casts, body = code.accurate_backward(chosen)
-    lines = ["{}: result = {}".format(name, sp.sstr(a.forward)),
-             "f' as SymPy derives it: {}".format(sp.sstr(a.raw_derivative)),
+    torch_profile = code.activation_context(a)
+    accurate_profile = torch_profile["accurate"]
+    lines = ["{}: result = {}".format(name, torch_profile["forward_math"]),
+             "f' as SymPy derives it: {}".format(torch_profile["raw_math"]),
              "",
              "numerics=\"torch\" (default, as PyTorch computes it):",
-             "  f' = {}".format(sp.sstr(a.derivative)),
-             "  backward: return {}".format(torch_code(a.vjp)),
-             "",
-             "numerics=\"accurate\" ({}):".format(chosen.key),
-             "  f' = {}".format(sp.sstr(chosen.derivative))]
-    lines += ["  rewrite: " + accurate.BY_NAME[r].note for r in chosen.rewrites]
-    lines += ["  evaluated in float64 and rounded once to the input's dtype"] if chosen.float64 else []
-    lines += ["  backward: " + line for line in casts] + ["  backward: return " + body]
-    lines += ["", "Bits of error against mpmath (make accuracy):"]
+             "  f' = {}".format(torch_profile["safe_math"])]
+    lines += ["  rewrite: " + note for note in torch_profile["notes"]]
+    lines += ["  backward: return " + torch_profile["backward"],
+              "",
+              "numerics=\"accurate\" ({}{}):".format(
+                  accurate_profile["key"], ", the torch profile's own" if accurate_profile["same"] else ""),
+              "  f' = {}".format(accurate_profile["math"])]
+    lines += ["  rewrite: " + note for note in accurate_profile["notes"]]
+    lines += ["  backward: " + line for line in accurate_profile["casts"]]
+    lines += ["  backward: return " + accurate_profile["backward"], "", "Bits of error against mpmath (make accuracy):"]
     if measured is None:
         lines.append("  not measured yet: run `make accuracy`")
     else:

@@ -10,16 +10,16 @@ import torch.nn.functional as F
 import mlp
 from generated import layers
 
-TORCH_ACTIVATIONS = {
-    "identity": lambda z: z,
-    "relu": torch.relu,
-    "scaled_relu": lambda z: 5 * torch.relu(z),
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "leaky_relu": F.leaky_relu,  # negative_slope=0.01
-    "softplus": F.softplus,  # beta=1, threshold=20
-    "gelu": F.gelu,  # exact (erf) form
-}
+from derive import activations
+
+
+def torch_reference(row):
+    """PyTorch's own function for a catalogue row (its ``reference``, with torch's defaults)."""
+    code = compile(row.reference, "<{} reference>".format(row.name), "eval")
+    return lambda input: eval(code, {"torch": torch, "F": F, "input": input})
+
+
+TORCH_ACTIVATIONS = {row.name: torch_reference(row) for row in activations.ACTIVATIONS}
 TORCH_LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}  # reduction='mean'
 OUR_LOSSES = {"mse": mlp.mse_loss, "bce": mlp.bce_loss}
 
