@@ -1,11 +1,12 @@
+"""``python -m derive`` renders generated/ (derive.render); ``python -m derive explain ...``
+shows how one activation becomes code (derive.explain)."""
 import sys
 
-from derive.render import main
-
 if sys.argv[1:2] == ["explain"]:
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m derive explain NAME")
-    from derive.profiles import describe
-    print(describe(sys.argv[2]))
-    sys.exit(0)
+    from derive.explain import main
+
+    sys.exit(main(sys.argv[2:]))
+
+from derive.render import main  # noqa: E402
+
 sys.exit(main())

@@ -10,7 +10,7 @@ vector-Jacobian products, each ``grad`` being dJ/d(that layer's result), one row
 import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
-# (generated/mlp_standalone.py) has the code itself in place of the next line.
+# (generated/mlp_standalone.py) has the code itself in place of this import.
 # ---------------------------------------------------------------------------------------------
 # Linear: result = input @ weight.T + bias (rows); z = W x + b (columns, the theory)
 # Backward, one formula per input. dJ/dweight has weight's shape (m x n), as torch stores it;
@@ -133,7 +133,8 @@ def tanh_backward_accurate(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# leaky_relu: result = Piecewise((input, input > 0), (input/100, True))
+# leaky_relu: result = Piecewise((input, input > 0), (input*negative_slope, True))
+#   with negative_slope = 0.01 (PyTorch's defaults)
 # f' as SymPy derives it: Piecewise((1, input > 0), (1/100, True))
 # f' as evaluated:       Piecewise((1, result > 0), (1/100, True))
 #   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
@@ -149,7 +150,8 @@ def leaky_relu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# softplus: result = Piecewise((input, input > 20), (log(exp(input) + 1), True))
+# softplus: result = Piecewise((input, threshold < beta*input), (log(exp(beta*input) + 1)/beta, True))
+#   with beta = 1, threshold = 20 (PyTorch's defaults)
 #   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
 # f' as SymPy derives it: Piecewise((1, input > 20), (exp(input)/(exp(input) + 1), True))
 # f' as evaluated:       Piecewise((1, input > 20), (sigmoid(input), True))
@@ -208,7 +210,8 @@ def relu6_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# elu: result = Piecewise((input, input > 0), (exp(input) - 1, True))
+# elu: result = Piecewise((input, input > 0), (alpha*(exp(input) - 1), True))
+#   with alpha = 1 (PyTorch's defaults)
 #   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
 # f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
 # f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
@@ -225,10 +228,11 @@ def elu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# selu: result = 5253504936777402467096674926473*Piecewise((input, input > 0), (16732632423543772848170429916717*exp(input)/10000000000000000000000000000000 - 1.6732632423543772, True))/5000000000000000000000000000000
+# selu: result = scale*Piecewise((input, input > 0), (alpha*(exp(input) - 1), True))
+#   with alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946 (PyTorch's defaults)
 #   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
-# f' as SymPy derives it: 5253504936777402467096674926473*Piecewise((1, input > 0), (16732632423543772848170429916717*exp(input)/10000000000000000000000000000000, True))/5000000000000000000000000000000
-# f' as evaluated:       Piecewise((87904967042368842997010876040615967103012290445610415488549141*exp(input)/50000000000000000000000000000000000000000000000000000000000000, input <= 0), (1.0507009873554805, True))
+# f' as SymPy derives it: 1.0507009873554805*Piecewise((1, input > 0), (1.6732632423543773*exp(input), True))
+# f' as evaluated:       Piecewise((1.7580993408473769*exp(input), input <= 0), (1.0507009873554805, True))
 #   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = scale*alpha; f'(nan) = scale.
 # ---------------------------------------------------------------------------------------------
 
@@ -242,7 +246,8 @@ def selu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# celu: result = Piecewise((input, input > 0), (exp(input) - 1, True))
+# celu: result = Piecewise((input, input > 0), (alpha*(exp(input/alpha) - 1), True))
+#   with alpha = 1 (PyTorch's defaults)
 #   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
 # f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
 # f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
@@ -259,7 +264,8 @@ def celu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# gelu_tanh: result = input*(tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi)) + 1)/2
+# gelu_tanh: result = input*(tanh(sqrt(2)*(input**3*kappa + input)/sqrt(pi)) + 1)/2
+#   with kappa = 0.044715 (PyTorch's defaults)
 # f' as SymPy derives it: sqrt(2)*input*(1 - tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))**2)*(26829*input**2/200000 + 1)/(2*sqrt(pi)) + tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))/2 + 1/2
 # ---------------------------------------------------------------------------------------------
 
@@ -370,7 +376,8 @@ def logsigmoid_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# hardtanh: result = Min(1, Max(-1, input))
+# hardtanh: result = Min(max_val, Max(input, min_val))
+#   with min_val = -1, max_val = 1 (PyTorch's defaults)
 # f' as SymPy derives it: Heaviside(1 - Max(-1, input))*Heaviside(input + 1)
 # f' as evaluated:       Piecewise((0, (input >= 1) | (input <= -1)), (1, True))
 #   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(min_val) = 0, f'(max_val) = 0; f'(nan) = 1.
@@ -432,7 +439,8 @@ def tanhshrink_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# softshrink: result = input - Min(1/2, Max(-1/2, input))
+# softshrink: result = input - Min(lambd, Max(input, -lambd))
+#   with lambd = 0.5 (PyTorch's defaults)
 # f' as SymPy derives it: -Heaviside(1/2 - Max(-1/2, input))*Heaviside(input + 1/2) + 1
 # f' as evaluated:       Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
 #   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-lambd) = 0, f'(lambd) = 0; f'(nan) = 1.
@@ -448,7 +456,8 @@ def softshrink_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# hardshrink: result = Piecewise((0, (input >= -1/2) & (input <= 1/2)), (input, True))
+# hardshrink: result = Piecewise((0, (input <= lambd) & (input >= -lambd)), (input, True))
+#   with lambd = 0.5 (PyTorch's defaults)
 # f' as SymPy derives it: Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
 # ---------------------------------------------------------------------------------------------
 
@@ -537,7 +546,7 @@ def mse_loss_backward(input, target):
 # ---------------------------------------------------------------------------------------------
 # bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (PyTorch's reduction='mean')
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
-# dJ/dinput as evaluated:       ((input - target)/Max(1e-12, input*(1 - input)))/numel
+# dJ/dinput as evaluated:       ((input - target)/Max(1.0e-12, input*(1 - input)))/numel
 #   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
 #   rewrite: n/d -> n/max(d, 1e-12), d = input*(1 - input): a finite gradient at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever d >= 1e-12.
 #   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
@@ -556,12 +565,12 @@ def bce_loss_backward(input, target):
 
 # numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
 # as the truth); "accurate" uses the forms ACCURACY.md measures closest to the true derivative.
-NUMERICS = {"torch": ACTIVATIONS, "accurate": ACCURATE_ACTIVATIONS}  # noqa: F405
+NUMERICS = {"torch": ACTIVATIONS, "accurate": ACCURATE_ACTIVATIONS}
 
 
 def _activation(name, argument, numerics="torch"):
-    valid = sorted(ACTIVATIONS)  # noqa: F405
-    if name not in ACTIVATIONS:  # noqa: F405
+    valid = sorted(ACTIVATIONS)
+    if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
     return NUMERICS[numerics][name]
@@ -599,8 +608,9 @@ class MLP:
             linear_1_out_features: the out features of first linear layer
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
-            f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu
+            f_function: string for the f function, a name of ACTIVATIONS: every
+                elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
+                catalogue is derive/activations.py, `python -m derive explain --list`)
             g_function: string for the g function, same choices
             numerics: "torch" (default), the derivatives as PyTorch computes them, or
                 "accurate", the forms closest to the true derivative (see ACCURACY.md)
@@ -655,9 +665,9 @@ class MLP:
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
 
         f, g = self.f, self.g
-        z1 = linear_forward(x, W1, b1)  # noqa: F405
+        z1 = linear_forward(x, W1, b1)
         z2 = f["forward"](z1)
-        z3 = linear_forward(z2, W2, b2)  # noqa: F405
+        z3 = linear_forward(z2, W2, b2)
         y_hat = g["forward"](z3)
 
         # Keep only what the backward needs: x and z2 for the weight gradients, and each
@@ -690,12 +700,12 @@ class MLP:
         # Each backward overwrites self.grads with the gradients of this forward pass.
         dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
         z2 = self.cache["z2"] if "z2" in self.cache else self.f["forward"](self.cache["f"]["input"])
-        self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)  # noqa: F405
-        self.grads["dJdb2"] = linear_backward_bias(dJdz3)  # noqa: F405
-        dJdz2 = linear_backward_input(dJdz3, W2)  # noqa: F405
+        self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)
+        self.grads["dJdb2"] = linear_backward_bias(dJdz3)
+        dJdz2 = linear_backward_input(dJdz3, W2)
         dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
-        self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])  # noqa: F405
-        self.grads["dJdb1"] = linear_backward_bias(dJdz1)  # noqa: F405
+        self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
+        self.grads["dJdb1"] = linear_backward_bias(dJdz1)
         # No gradient for x: nothing upstream of the first layer needs it.
 
     def clear_grad_and_cache(self):
@@ -724,7 +734,7 @@ def mse_loss(y, y_hat):
         dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
     """
     _check_pair(y, y_hat)
-    return mse_loss_forward(y_hat, y), mse_loss_backward(y_hat, y)  # noqa: F405
+    return mse_loss_forward(y_hat, y), mse_loss_backward(y_hat, y)
 
 
 def bce_loss(y, y_hat):
@@ -747,4 +757,4 @@ def bce_loss(y, y_hat):
             raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
                              "{} values are outside, from {} to {}".format(
                                  int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
-    return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
+    return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)

@@ -165,7 +165,7 @@ def test_explain_shows_both_profiles_and_their_bits(name):
     assert 'numerics="torch"' in text and 'numerics="accurate" ({}'.format(accurate.chosen(activations.BY_NAME[name]).key) in text
     for dtype in DTYPES:
         for source in ("torch", "accurate", "autograd"):
-            assert "{} {:9s} max".format(dtype, source) in text
+            assert "{:9s} {} max".format(source, dtype) in text
 
 
 def test_explain_refuses_an_unknown_name():
