@@ -57,6 +57,10 @@ def _cell(s):
     return "{:.1f} / {:.2f} / {:.2f}".format(s["max"], s["p99"], s["mean"])
 
 
+def _where(s):
+    return "{:g}".format(s["max_at"]) if s["max"] > 0 else "-"
+
+
 def markdown(data):
     t, m = data["targets"]["accurate"], data["targets"]["torch_margin"]
     lines = [
@@ -79,16 +83,21 @@ def markdown(data):
     ]
     for name, row in data["layers"].items():
         for dtype_name, s in row["dtypes"].items():
-            lines.append("| {} | {} | {} | {:g} | {} | {:g} | {} | {:g} | {} |".format(
-                name, dtype_name, _cell(s["torch"]), s["torch"]["max_at"], _cell(s["accurate"]),
-                s["accurate"]["max_at"], _cell(s["autograd"]), s["autograd"]["max_at"],
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                name, dtype_name, _cell(s["torch"]), _where(s["torch"]), _cell(s["accurate"]),
+                _where(s["accurate"]), _cell(s["autograd"]), _where(s["autograd"]),
                 "`{}`".format(row["accurate_form"]) if dtype_name == "float32" else ""))
     lines += ["", "## Targets missed", ""]
     lines += ["- " + miss for miss in data["misses"]] or ["None."]
     lines += ["", "The accurate forms are candidates made by the rewrites of derive/accurate.py, each "
               "proved equal to the derivative, measured and chosen by `make accuracy` "
               "(derive/accurate_forms.json lists every candidate's bits). "
-              "`python -m derive explain NAME` shows both profiles' forms of one layer."]
+              "`python -m derive explain NAME` shows both profiles' forms of one layer.",
+              "",
+              "Covered: every elementwise activation of the catalogue (derive/activations.py), as f. "
+              "Layers whose Jacobian is not diagonal (softmax, log_softmax) and the losses are not "
+              "measured here: their backward is not f'(x) of one input, so they need a sweep over "
+              "vectors and a reference per output."]
     return "\n".join(lines) + "\n"
 
 
