@@ -1,11 +1,15 @@
 """ACCURACY.md and accuracy.json: every activation, both dtypes, both profiles and autograd.
 
 accuracy.json (for the site and other tools):
-  {"about": str, "sweep": str, "targets": {"accurate": {...}, "torch_margin": {...}},
-   "layers": {NAME: {"accurate_form": str, "dtypes": {"float32" | "float64": {
-       "torch" | "accurate" | "autograd": {"max", "p99", "mean": bits, "max_at": x, "points": n},
-       "misses": [str, ...]}}}},
+  {"about": str, "sweep": str, "torch_version": str,
+   "targets": {"accurate": {"max", "p99", "mean": bits}, "torch_margin": {"max", "mean": bits}},
+   "layers": {NAME: {"accurate_form": "START:REWRITE+... [in float64]", "dtypes": {
+       "float32" | "float64": {
+           "torch" | "accurate" | "autograd": {"max", "p99", "mean": bits, "max_at": x, "points": n},
+           "misses": [str, ...]}}}},
    "misses": [str, ...]}
+Every candidate the accurate profile was chosen from, with its bits and its proof, is in
+derive/accurate_forms.json ({"layers": {NAME: {..., "candidates": [...]}}}).
 """
 import json
 import pathlib
