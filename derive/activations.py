@@ -45,8 +45,9 @@ class Activation:
     name: str
     definition: str  # f, in x and the parameters' names: the one definition
     latex: str  # how the theory writes f
-    parameters: Mapping[str, str] = field(default_factory=dict)  # PyTorch's defaults
-    kinks: Mapping[str, str] = field(default_factory=dict)  # x -> f'(x) where f' jumps, as PyTorch
+    # (hash=False: a row is hashed by its other fields; the theory caches by row)
+    parameters: Mapping[str, str] = field(default_factory=dict, hash=False)  # PyTorch's defaults
+    kinks: Mapping[str, str] = field(default_factory=dict, hash=False)  # x -> f'(x) where f' jumps, as PyTorch
     at_nan: Optional[str] = None  # f'(nan) as PyTorch's backward ("nan": propagates); None: last piece's
     rewrites: Tuple[Rewrite, ...] = ()  # after KINKS, on f'
     forward_rewrites: Tuple[Rewrite, ...] = ()  # on f itself
