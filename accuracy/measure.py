@@ -44,9 +44,10 @@ def autograd_function(name):
     return lambda input: eval(code, {"torch": torch, "F": F, "input": input})
 
 
-def true_values(name, dtype):
-    """(sweep points, correctly rounded f' there, where that is a normal float) for a numpy dtype."""
-    xs = sweep.points(dtype)
+def true_values(name, dtype, xs=None):
+    """(inputs, correctly rounded f' there, where that is a normal float) for a numpy dtype; the
+    inputs are the sweep's unless given."""
+    xs = sweep.points(dtype) if xs is None else xs
     truth, normal = reference.true_values(elementary(activations.BY_NAME[name].safe_derivative), input_symbol,
                                           dtype, xs)
     return xs, truth, normal
@@ -59,10 +60,10 @@ def through_autograd(name, xs):
     return x.grad
 
 
-def layer_bits(name, dtype_name, profiles=("torch", "accurate")):
+def layer_bits(name, dtype_name, profiles=("torch", "accurate"), points=sweep.points):
     """{source: bits array} over the normal-truth points, and those points."""
     dtype = DTYPES[dtype_name]
-    xs_np, truth, normal = true_values(name, _NUMPY[dtype])
+    xs_np, truth, normal = true_values(name, _NUMPY[dtype], points(_NUMPY[dtype]))
     xs = torch.from_numpy(xs_np)
     computed = {profile: through_mlp(name, xs, profile) for profile in profiles}
     computed["autograd"] = through_autograd(name, xs)
@@ -71,6 +72,6 @@ def layer_bits(name, dtype_name, profiles=("torch", "accurate")):
     return bits, xs_np[normal]
 
 
-def layer_summary(name, dtype_name, profiles=("torch", "accurate")):
-    bits, where = layer_bits(name, dtype_name, profiles)
+def layer_summary(name, dtype_name, profiles=("torch", "accurate"), points=sweep.points):
+    bits, where = layer_bits(name, dtype_name, profiles, points)
     return {source: metric.summary(b, where) for source, b in bits.items()}

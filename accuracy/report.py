@@ -1,9 +1,11 @@
 """ACCURACY.md and accuracy.json: every activation, both dtypes, both profiles and autograd.
 
 accuracy.json (for the site and other tools):
-  {"about": str, "sweep": str, "torch_version": str,
+  {"about": str, "sweep": str, "heldout": str, "torch_version": str,
    "targets": {"accurate": {"max", "p99", "mean": bits}, "torch_margin": {"max", "mean": bits}},
-   "layers": {NAME: {"accurate_form": "START:REWRITE+... [in float64]", "dtypes": {
+   "layers": {NAME: {"accurate_form": "START:REWRITE+... [in float64]",
+                     "heldout": {"float32" | "float64": {"accurate" | "autograd": {...}, "misses": [...]}},
+                     "dtypes": {
        "float32" | "float64": {
            "torch" | "accurate" | "autograd": {"max", "p99", "mean": bits, "max_at": x, "points": n},
            "misses": [str, ...]}}}},
@@ -46,13 +48,17 @@ def collect():
                           for m in missed]
             stats["misses"] = found
             row["dtypes"][dtype_name] = stats
+            heldout = {k: _rounded(v) for k, v in measure.layer_summary(
+                activation.name, dtype_name, ("accurate",), sweep.heldout_points).items()}
+            row.setdefault("heldout", {})[dtype_name] = dict(
+                heldout, misses=targets.accurate_misses(heldout["accurate"]))
             misses += ["{} {}: {}".format(activation.name, dtype_name, m) for m in found]
         layers[activation.name] = row
     return {"about": "Bits of error (Herbie's metric) of f'(x), computed as grads['dJdb1'] of mlp.MLP "
                      "(W1 = W2 = I, b = 0, g = identity, batch 1) with each numerics profile, and by "
                      "torch autograd, against mpmath at 60 digits; only points whose true f' is a "
                      "normal float of the dtype count. Written by `make accuracy`.",
-            "sweep": sweep.DESCRIPTION, "torch_version": torch.__version__,
+            "sweep": sweep.DESCRIPTION, "heldout": sweep.HELDOUT_DESCRIPTION, "torch_version": torch.__version__,
             "targets": {"accurate": targets.ACCURATE, "torch_margin": targets.TORCH_MARGIN},
             "layers": layers, "misses": misses}
 
@@ -91,6 +97,17 @@ def markdown(data):
                 name, dtype_name, _cell(s["torch"]), _where(s["torch"]), _cell(s["accurate"]),
                 _where(s["accurate"]), _cell(s["autograd"]), _where(s["autograd"]),
                 "`{}`".format(row["accurate_form"]) if dtype_name == "float32" else ""))
+    lines += ["", "## Held-out inputs", "",
+              "The accurate forms were chosen on the sweep. The same measurement on {}: "
+              "accurate profile and autograd, max / p99 / mean bits.".format(data["heldout"]), "",
+              "| layer | float32 accurate | float32 autograd | float64 accurate | float64 autograd | "
+              "accurate targets there |", "|---|---|---|---|---|---|"]
+    for name, row in data["layers"].items():
+        h = row["heldout"]
+        misses = ["{}: {}".format(d, ", ".join(h[d]["misses"])) for d in h if h[d]["misses"]]
+        lines.append("| {} | {} | {} | {} | {} | {} |".format(
+            name, _cell(h["float32"]["accurate"]), _cell(h["float32"]["autograd"]),
+            _cell(h["float64"]["accurate"]), _cell(h["float64"]["autograd"]), "; ".join(misses) or "met"))
     lines += ["", "## Targets missed", ""]
     lines += ["- " + miss for miss in data["misses"]] or ["None."]
     lines += ["", "The accurate forms are candidates made by the rewrites of derive/accurate.py, each "

@@ -18,3 +18,18 @@ def points(dtype):
     grid = np.arange(count) * GRID_STEP + GRID_RANGE[0]
     values = np.concatenate([-magnitudes, magnitudes, grid]).astype(dtype)
     return np.unique(values)
+
+
+HELDOUT_SEED = 2026
+HELDOUT_DESCRIPTION = ("1000 random inputs (seed {}): 600 uniform on [-40, 40], 400 of random sign and "
+                       "log-uniform magnitude in [1e-40, 2e4]; none used in choosing the accurate forms"
+                       .format(HELDOUT_SEED))
+
+
+def heldout_points(dtype):
+    """Inputs the accurate forms were not chosen on, to check that the choice carries over."""
+    rng = np.random.default_rng(HELDOUT_SEED)
+    uniform = rng.uniform(-40.0, 40.0, 600)
+    magnitudes = 10.0 ** rng.uniform(*LOG_RANGE, 400) * rng.choice([-1.0, 1.0], 400)
+    values = np.concatenate([uniform, magnitudes]).astype(dtype)
+    return np.setdiff1d(np.unique(values), points(dtype))

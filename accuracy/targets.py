@@ -24,7 +24,9 @@ KNOWN_MISSES = {
         "p99: the derivative's condition number |x f''/f'| reaches 2|u| ~ 700 at x = -19.6 "
         "(u = sqrt(2/pi) (x + 0.044715 x^3)), so the float64 rounding of u alone costs up to 9.5 "
         "bits over x in [-19.6, -7]; meeting it needs u in double-double arithmetic, not yet "
-        "a rewrite (float32 is exact, being evaluated in float64)",
+        "a rewrite (float32 is exact, being evaluated in float64). The held-out inputs find "
+        "worse: near x = -21.2, sigmoid(-2|u|) is subnormal while f' (about 6|u| times it) is "
+        "still normal, and 54 bits are lost; the factor must go into the exponent first",
     ("silu", "float64", "torch"):
         "max, at x = -1.25, next to f''s root -1.2785: the sum cancels 5 bits there in any "
         "order; autograd's fused CPU kernel rounds x*(1 - s) once (FMA), which no eager torch "
