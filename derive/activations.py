@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Tuple
 import sympy as sp
 
 from derive import rewrites
-from derive.rewrites import ABS, IN_TERMS_OF_RESULT, LOG_SIGMOID, SIGMOID, Rewrite
+from derive.rewrites import ABS, CDF_FIRST, IN_TERMS_OF_RESULT, LOG_SIGMOID, SIGMOID, Rewrite
 from derive.symbols import grad, input, result
 
 X = sp.Symbol("x", real=True)  # what a row's text is written in; ``input`` in the code
@@ -152,7 +152,7 @@ ACTIVATIONS = (
                reference="F.softplus(input)"),
     # Exact GELU, x * Phi(x). Its derivative Phi(x) + x phi(x) has phi = exp(-x^2/2)/sqrt(2 pi).
     Activation("gelu", "x*(1 + erf(x/sqrt(2)))/2", r"\operatorname{GELU}", unbounded=True,
-               reference="F.gelu(input)"),
+               rewrites=(CDF_FIRST,), reference="F.gelu(input)"),
     Activation("relu6", "Min(Max(0, x), 6)", r"\operatorname{ReLU6}", kinks={"0": "0", "6": "0"}, at_nan="1",
                reference="F.relu6(input)"),
     Activation("elu", "Piecewise((x, x > 0), (alpha*(exp(x) - 1), True))", r"\operatorname{ELU}",

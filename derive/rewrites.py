@@ -363,6 +363,32 @@ class InTermsOfResult(Rewrite):
 IN_TERMS_OF_RESULT = InTermsOfResult()
 
 
+def _cdf_pair(add):
+    """(the 1/2 term, the erf(a)/2 term) of an Add, or None."""
+    if not isinstance(add, sp.Add):
+        return None
+    halves = [t for t in add.args if t == sp.Rational(1, 2)]
+    erfs = [t for t in add.args if t.is_Mul and t.as_coeff_Mul()[0] == sp.Rational(1, 2)
+            and isinstance(t.as_coeff_Mul()[1], sp.erf)]
+    return (halves[0], erfs[0]) if halves and erfs else None
+
+
+def _cdf_first(add):
+    half, erf_term = _cdf_pair(add)
+    rest = [t for t in add.args if t not in (half, erf_term)]
+    # Unevaluated: SymPy would distribute the 1/2 again.
+    cdf = sp.Mul(sp.Rational(1, 2), sp.Add(1, erf_term.as_coeff_Mul()[1]), evaluate=False)
+    return sp.Add(cdf, *rest, evaluate=False)
+
+
+CDF_FIRST = Replace(
+    "cdf_first", lambda e: _cdf_pair(e) is not None, _cdf_first,
+    "1/2 + erf(a)/2 -> (1 + erf(a))/2, summed before the other terms, as PyTorch's GELU backward "
+    "(0.5*(1 + erf(x/sqrt 2)) + x*pdf): equal for every real a; where erf(a) is about -1, adding "
+    "x*phi(x) to erf(a)/2 before the 1/2 cancels it away (61.9 bits of error in float64, "
+    "autograd 46.7).")
+
+
 def in_terms_of_result(derivative, forward):
     folded = sp.piecewise_fold(derivative)
     if isinstance(folded, sp.Piecewise):
