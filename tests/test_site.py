@@ -144,6 +144,20 @@ def test_accuracy_slot_shows_the_certifiers_records(tmp_path):
     assert "holds no measurement of this layer" in relu
 
 
+def test_the_certifiers_file_fills_every_measured_layers_slot(tmp_path):
+    """accuracy.json as `make accuracy` writes it: each layer it measured shows a table with
+    both profiles and autograd."""
+    measured = accuracy.load(accuracy.DATA)
+    assert measured is not None, "accuracy.json is missing: `make accuracy` writes it"
+    assert build.main(["--out", str(tmp_path)]) == 0
+    page = (tmp_path / "index.html").read_text()
+    for name, table in measured["layers"].items():
+        section = re.search(r'id="layer-{}".*?</section>'.format(re.escape(name)), page, flags=re.S).group(0)
+        assert '<table class="accuracy">' in section, name
+        for source in ("torch", "accurate", "autograd"):
+            assert "<td>{}</td>".format(source) in section, (name, source)
+
+
 def test_accuracy_data_that_is_not_records_of_numbers_is_refused(tmp_path):
     path = tmp_path / "accuracy.json"
     path.write_text(json.dumps({"layers": {"gelu": {"float32": [1, 2]}}}))

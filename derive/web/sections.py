@@ -11,7 +11,7 @@ import re
 import sympy as sp
 from markupsafe import Markup, escape
 
-from derive import activations, linear, losses, mathml_printer, rewrites
+from derive import accurate, activations, code, linear, losses, mathml_printer, rewrites
 from derive.functions import ElementSum
 from derive.symbols import input, result
 from derive.web import figures
@@ -46,7 +46,7 @@ def steps(expr, stages, row, shown=lambda e: e):
             done.append((r, after))
         before = after
     done += rewrites.steps(before, rewrites.BEFORE_PRINTING, row)
-    return [entry(None, shown(after), note(r, row)) for r, after in done]
+    return [entry(None, shown(after), Markup("Rewrite: ") + note(r, row)) for r, after in done]
 
 
 def one_sided(expr, point, side):
@@ -108,7 +108,20 @@ def section(name, kind, summary, forward_expr, **fields):
     return base
 
 
-def activation_section(a):
+def accurate_profile(a, choices):
+    """The form ``MLP(..., numerics="accurate")`` evaluates, as `make accuracy` chose it
+    (derive/accurate_forms.json), with the notes of the rewrites that made it."""
+    candidate = accurate.chosen(a, choices)
+    context = code.accurate_context(a, choices)
+    if context["same"]:
+        return [{"label": Markup("The accurate profile (<code>numerics=\"accurate\"</code>) evaluates this same "
+                                 "form: it measured best."), "math": None, "note": None}]
+    said = escape("The accurate profile (numerics=\"accurate\") evaluates {}: ".format(candidate.key))
+    notes = Markup(" ").join(escape(n) for n in context["notes"])
+    return [entry(None, rewrites.before_printing(candidate.derivative), Markup(said) + notes)]
+
+
+def activation_section(a, choices=None):
     jacobian, z = a.jacobian(JACOBIAN_SIZE)
     as_result = lambda e: sp.Eq(result, e, evaluate=False)  # noqa: E731
     evaluated = rewrites.before_printing(a.derivative)
@@ -121,7 +134,8 @@ def activation_section(a):
         derivation=[entry("f\u2032 as SymPy derives it:", a.raw_derivative)]
         + steps(a.raw_derivative, a.stages, a)
         + [entry("f\u2032 as the generated backward evaluates it{}:".format(
-            "" if changed else " (SymPy's form, unchanged)"), evaluated)],
+            "" if changed else " (SymPy's form, unchanged)"), evaluated)]
+        + accurate_profile(a, choices),
         kinks=kink_rows(a),
         at_nan=None if a.nan_value is None else mathml(a.nan_value, "inline"),
         jacobian={"size": JACOBIAN_SIZE, "at": mathml(z.T, "inline"), "math": mathml(jacobian)},
@@ -161,7 +175,8 @@ def linear_section():
 
 
 def sections():
+    choices = accurate.load_choices()
     return ([linear_section()]
-            + [activation_section(a) for a in activations.ACTIVATIONS]
+            + [activation_section(a, choices) for a in activations.ACTIVATIONS]
             + [loss_section(loss) for loss in losses.LOSSES])
 
