@@ -381,8 +381,19 @@ DEFAULT_OPTIONS = {
     # forward + backward per step) or 'sum' (every step sums both paths, weighted: twice the
     # cost of a step).
     'grader_mix': 'alternate',
-    # put the model in eval mode and leave it there (see the module docstring).
-    'eval_mode': True,
+    # the mode (eval or training) the grader phase optimizes in and the model is left in:
+    # 'auto' measures it (see the module docstring), 'eval' or 'train' fix it.  Models without
+    # BatchNorm or dropout compute the same in both modes and take eval.
+    'mode': 'auto',
+    # 'auto': the fraction of the grader phase (at its start) in which the two modes race, each
+    # on its own copy of the image, before the one with the higher graded estimate is kept.
+    'race': 0.5,
+    # training-mode estimates average this many forwards (dropout draws differ).
+    'train_forwards': 4,
+    # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates'.
+    'record': None,
+    # phase messages (octave ends, the mode decision, the final graded estimate): log(str).
+    'log': None,
     # visualize a middle layer: the loss is applied to this module's output instead of the
     # model's (through forward_and_return_activation).
     'activation_of': None,
@@ -540,138 +551,379 @@ def _grader_path_steps(grader_steps, weight):
             for back in range(grader_steps - 1, -1, -1)]
 
 
-def gradient_descent(input, model, loss, iterations=256, **options):
-    """Maximizes `loss(model(normalize_and_jitter(image)))` over the image; returns the image.
+# ---- input checks ---------------------------------------------------------------------------
 
-    input: (N, 3, H, W) starting image, values in [0, 1] (not modified).
-    loss: maps the model's output (or the activation of `activation_of`) to a scalar to be
-        *maximized*, e.g. `lambda out: out[0, label].mean()`.
-    iterations: number of gradient steps in total (all octaves and phases included).
-    options: see DEFAULT_OPTIONS (each technique has a switch there).
-    Returns a detached tensor of the input's shape with values in [0, 1].  Side effect
-    (eval_mode=True, the default): the model is left in eval mode, so that the grader's
-    `model(image)` afterwards sees the deterministic network that was optimized.
-    """
+def _check_image(input):
+    """The image gradient_descent starts from must be (N, 3, H, W), float, finite, in [0, 1]."""
+    if not isinstance(input, torch.Tensor):
+        raise TypeError('gradient_descent: input must be a torch.Tensor of shape (N, 3, H, W) '
+                        'with values in [0, 1], got %s' % type(input).__name__)
+    shape = tuple(input.shape)
+    if input.dim() == 3 and shape[0] == 3:
+        raise ValueError('gradient_descent: input has shape %s, expected (N, 3, H, W): add the '
+                         'batch dimension (image[None] or image.unsqueeze(0))' % (shape,))
+    if input.dim() == 4 and shape[1] != 3 and shape[-1] == 3:
+        raise ValueError('gradient_descent: input has shape %s (channels last), expected '
+                         '(N, 3, H, W): use image.permute(0, 3, 1, 2) as the course\'s main() '
+                         'does' % (shape,))
+    if input.dim() != 4 or shape[1] != 3:
+        raise ValueError('gradient_descent: input has shape %s, expected (N, 3, H, W): an RGB '
+                         'image batch (a gray image (N, 1, H, W) can be repeated to 3 channels '
+                         'with image.repeat(1, 3, 1, 1))' % (shape,))
+    if min(shape[0], shape[2], shape[3]) < 1:
+        raise ValueError('gradient_descent: input has shape %s: an empty image' % (shape,))
+    if not input.is_floating_point():
+        raise TypeError('gradient_descent: input has dtype %s, expected a floating-point image '
+                        'with values in [0, 1] (for 0..255 pixels: image.float() / 255)'
+                        % str(input.dtype).replace('torch.', ''))
+    values = input.detach()
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError('gradient_descent: input contains %d NaN and %d infinite value(s); '
+                         'expected finite values in [0, 1]'
+                         % (int(torch.isnan(values).sum()), int(torch.isinf(values).sum())))
+    low, high = values.min().item(), values.max().item()
+    if low < -1e-4 or high > 1 + 1e-4:
+        hint = (' (it looks like 0..255 pixels: divide by 255)' if high > 2 and low >= 0
+                else ' (pass the image itself: gradient_descent normalizes it through '
+                     'normalize_and_jitter)')
+        raise ValueError('gradient_descent: input values range over [%.4g, %.4g], expected '
+                         '[0, 1]%s' % (low, high, hint))
+
+
+def _check_iterations(iterations):
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        if not (isinstance(iterations, (float, np.floating)) and float(iterations).is_integer()):
+            raise TypeError('gradient_descent: iterations must be a whole number >= 0, got %r'
+                            % (iterations,))
+    if iterations < 0:
+        raise ValueError('gradient_descent: iterations must be >= 0, got %r' % (iterations,))
+    return int(iterations)
+
+
+def _check_options(options):
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise TypeError('gradient_descent got unknown option(s) %s; known: %s'
                         % (', '.join(unknown), ', '.join(sorted(DEFAULT_OPTIONS))))
     opt = dict(DEFAULT_OPTIONS)
     opt.update(options)
-    if opt['grader_mix'] not in ('alternate', 'sum'):
-        raise ValueError("grader_mix must be 'alternate' or 'sum', got %r" % (opt['grader_mix'],))
-    if opt['octave_forward'] not in ('octave', 'full'):
-        raise ValueError("octave_forward must be 'octave' or 'full', got %r"
-                         % (opt['octave_forward'],))
-    iterations = int(iterations)
-    if opt['eval_mode']:
+    for key, allowed in (('grader_mix', ('alternate', 'sum')),
+                         ('octave_forward', ('octave', 'full')),
+                         ('mode', ('auto', 'eval', 'train'))):
+        if opt[key] not in allowed:
+            raise ValueError('%s must be %s, got %r'
+                             % (key, ' or '.join(repr(a) for a in allowed), opt[key]))
+    return opt
+
+
+# ---- the model's mode: measured, not assumed ------------------------------------------------
+
+# Modules whose forward depends on train()/eval(): BatchNorm (batch statistics, and it writes its
+# running statistics) and dropout.  A model without any of them computes the same in both modes.
+_MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d, nn.Dropout3d,
+                   nn.AlphaDropout)
+
+
+def _mode_dependent(model):
+    return any(isinstance(m, _MODE_DEPENDENT) or getattr(m, 'track_running_stats', False)
+               for m in model.modules())
+
+
+class _ProtectedBuffers(object):
+    """Saves every buffer of the model and writes it back on exit, bit for bit.
+
+    A training-mode forward overwrites BatchNorm's running statistics (and its batch counter);
+    every forward that is not the grader's runs inside this, so measuring and optimizing in
+    training mode leave the model's state as it was.  The restore comes after the backward pass:
+    batch norm's backward keeps a reference to the running statistics.
+    """
+
+    def __init__(self, model, active=True):
+        self.model, self.active = model, active
+
+    def __enter__(self):
+        self.saved = ([(b, b.detach().clone()) for b in self.model.buffers()]
+                      if self.active else [])
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for buffer, value in self.saved:
+                buffer.copy_(value)
+        return False
+
+
+def _set_mode(model, mode):
+    if mode == 'train':
+        model.train()
+    else:
         model.eval()
-    module = opt['activation_of']
-    full_size = tuple(input.shape[-2:])
-    step = opt['jitter_step']
-    if step is None:
-        step = max(2, int(round(32 * min(full_size) / 224.0)))
-    is_class_loss = module is None
+
+
+def _graded_value(logits, loss, class_weights):
+    """The probability the grader prints: softmax of the class the loss points at."""
+    weights = class_weights(logits) if logits.dim() == 2 else None
+    if weights is None:
+        return float(loss(logits))
+    return float((weights * logits.softmax(1)).sum())
+
+
+def _estimate(model, image, loss, class_weights, mode, forwards):
+    """The graded probability of `image` with the model in `mode`, as the grader computes it
+    (the image as it is).  Training mode: the mean over `forwards` forward passes, so that
+    dropout's draw is averaged; buffers protected.  None when the model cannot run in that mode
+    on this image (e.g. BatchNorm1d in training mode with a batch of one)."""
+    _set_mode(model, mode)
+    values = []
+    try:
+        with torch.no_grad(), _ProtectedBuffers(model, mode == 'train'):
+            for _ in range(forwards if mode == 'train' else 1):
+                values.append(_graded_value(model(image), loss, class_weights))
+    except (RuntimeError, ValueError):
+        return None
+    return float(np.mean(values))
+
+
+# ---- the plan: which path, which mode and which image each step works on --------------------
+
+def _plan(iterations, opt, is_class_loss, race):
+    """One dict per step: octave k, phase ('shape', 'race' or 'grader'), raw (the step takes the
+    grader's path: the image as it is, no normalization, no jitter) and candidate (the mode
+    whose image the step updates; 'eval' outside the race)."""
+    octaves = max(1, int(opt['octaves']))
+    bounds = [int(round(iterations * k / float(octaves))) for k in range(octaves + 1)]
     grader_steps = int(round(opt['grader_phase'] * iterations)) if is_class_loss else 0
     grader_first = iterations - grader_steps
-    alternate = opt['grader_mix'] == 'alternate'
-    grader_path = _grader_path_steps(grader_steps, opt['grader_weight'])
-    class_weights = _ClassWeights(loss)
+    path = _grader_path_steps(grader_steps, opt['grader_weight'])
+    race_steps = int(round(opt['race'] * grader_steps)) if race else 0
+    race_steps -= race_steps % 2  # both modes get as many steps
+    steps = []
+    for i in range(iterations):
+        k = max(j for j in range(octaves) if bounds[j] <= i)
+        g = i - grader_first
+        if g < 0:
+            steps.append({'octave': k, 'phase': 'shape', 'raw': False, 'candidate': 'eval'})
+            continue
+        raw = path[g] if opt['grader_mix'] == 'alternate' else None  # None: both paths
+        if g < race_steps:  # the race: the two modes' images take turns
+            steps.append({'octave': k, 'phase': 'race', 'raw': raw,
+                          'candidate': ('eval', 'train')[g % 2]})
+        else:
+            steps.append({'octave': k, 'phase': 'grader', 'raw': raw, 'candidate': None})
+    return steps
 
-    def forward(x):
-        if module is None:
-            return model(x)
-        return forward_and_return_activation(model, x, module)
 
-    normalize = transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+# ---- one step -------------------------------------------------------------------------------
 
-    def jittered(x, step):
+class _Run(object):
+    """What every step of one gradient_descent call shares: the model, the objective, the sizes.
+
+    `gradient(x, entry, mode)` is the objective's gradient for one step of the plan and
+    `update(x, grad, iteration, entry)` the image's update; gradient_descent only walks the plan.
+    """
+
+    def __init__(self, model, loss, opt, full_size, iterations):
+        self.model, self.loss, self.opt = model, loss, opt
+        self.module = opt['activation_of']
+        self.full_size, self.iterations = full_size, iterations
+        step = opt['jitter_step']
+        self.jitter = step if step is not None else max(2, int(round(32 * min(full_size)
+                                                                        / 224.0)))
+        self.class_weights = _ClassWeights(loss)
+        self.normalize = transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        octaves = max(1, int(opt['octaves']))
+        self.sizes = []
+        for k in range(octaves):
+            factor = opt['octave_scale'] ** (octaves - 1 - k)
+            self.sizes.append((max(8, int(round(full_size[0] / factor))),
+                               max(8, int(round(full_size[1] / factor)))))
+        # the model sees the smaller octaves at their own size ('octave') until that fails
+        self.own_size = opt['octave_forward'] == 'octave'
+        self.last_graded = None  # the graded probability last seen on the grader's path
+
+    def forward(self, x):
+        if self.module is None:
+            return self.model(x)
+        return forward_and_return_activation(self.model, x, self.module)
+
+    def jittered(self, x, step):
         # the handout's path into the network: normalize_and_jitter, exactly as given
-        return normalize_and_jitter(x, step) if opt['jitter'] else normalize(x)
+        return normalize_and_jitter(x, step) if self.opt['jitter'] else self.normalize(x)
 
-    octaves = max(1, int(opt['octaves']))
-    sizes = []
-    for k in range(octaves):
-        factor = opt['octave_scale'] ** (octaves - 1 - k)
-        sizes.append((max(8, int(round(full_size[0] / factor))),
-                      max(8, int(round(full_size[1] / factor)))))
-    bounds = [int(round(iterations * k / float(octaves))) for k in range(octaves + 1)]
-    decay = float(opt['decay'])
+    def jittered_logits(self, x, full):
+        """The jittered, normalized path, in eval mode; at the octave's size when allowed."""
+        _set_mode(self.model, 'eval')
+        if self.own_size and tuple(x.shape[-2:]) != self.full_size:
+            scale = x.shape[-1] / float(self.full_size[-1])
+            try:
+                return self.forward(self.jittered(x, max(1, int(round(self.jitter * scale)))))
+            except (RuntimeError, ValueError):
+                # too small for this model (pooled away): the octaves run at full size
+                self.own_size = False
+        return self.forward(self.jittered(full(), self.jitter))
+
+    def raw_objective(self, full, mode):
+        """The grader's path: the full-size image as it is, the model in `mode`."""
+        _set_mode(self.model, mode)
+        logits = self.forward(full())
+        if logits.dim() == 2:
+            self.last_graded = _graded_value(logits.detach(), self.loss, self.class_weights)
+        return _objective(self.loss, logits, True, 0.0, self.class_weights)
+
+    def gradient(self, x, entry, mode):
+        """d objective / d x for one step of the plan; BatchNorm's buffers are protected
+        around a training-mode forward and backward."""
+        x.requires_grad_(True)
+        cache = []
+
+        def full():  # the full-size image, resized once per step at most
+            if not cache:
+                cache.append(_resize(x, self.full_size))
+            return cache[0]
+
+        with _ProtectedBuffers(self.model, mode == 'train'):
+            if entry['phase'] == 'shape':
+                objective = _objective(self.loss, self.jittered_logits(x, full),
+                                       self.opt['softmax_objective'], 1.0, self.class_weights)
+            elif entry['raw']:
+                objective = self.raw_objective(full, mode)
+            else:
+                # probabilities only (the loss alone would also lift the runner-up classes)
+                objective = _objective(self.loss, self.jittered_logits(x, full), True, 0.0,
+                                       self.class_weights)
+                if entry['raw'] is None:  # grader_mix 'sum': both paths every step
+                    objective = objective + self.opt['grader_weight'] * self.raw_objective(
+                        full, mode)
+            grad, = torch.autograd.grad(objective, x)
+        if not bool(torch.isfinite(grad).all()):
+            raise FloatingPointError(
+                'gradient_descent: the gradient became NaN or infinite (objective %s); the model '
+                'or the loss is not finite at this image' % float(objective))
+        return grad
+
+    def update(self, x, grad, iteration, entry):
+        """The step itself, in place on x: blur the gradient, step along it (normalized),
+        decay towards gray, blur the image now and then, clamp."""
+        opt = self.opt
+        done = iteration / float(max(1, self.iterations - 1))
+        scale = x.shape[-1] / float(self.full_size[-1])
+        if opt['grad_blur_sigma'] > 0:
+            grad = gaussian_blur(grad, opt['grad_blur_sigma'] * (1.0 - 0.5 * done) * scale)
+        lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * done)
+        if opt['grad_norm']:
+            x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
+        else:
+            x.add_(grad, alpha=lr)
+        decay = float(opt['decay'])
+        if decay > 0:  # x - decay * (x - 0.5)
+            x.mul_(1.0 - decay).add_(0.5 * decay)
+        if (opt['blur_every'] and opt['blur_sigma'] > 0 and entry['phase'] == 'shape'
+                and (iteration + 1) % opt['blur_every'] == 0):
+            x = gaussian_blur(x, opt['blur_sigma'] * scale)
+        if opt['clamp']:
+            x.clamp_(0, 1)
+        return x
+
+    def estimate(self, x, mode):
+        return _estimate(self.model, _resize(x, self.full_size), self.loss, self.class_weights,
+                         mode, int(self.opt['train_forwards']))
+
+
+def gradient_descent(input, model, loss, iterations=256, **options):
+    """Maximizes `loss(model(normalize_and_jitter(image)))` over the image; returns the image.
+
+    input: (N, 3, H, W) starting image, float, values in [0, 1] (not modified).
+    loss: maps the model's output (or the activation of `activation_of`) to a scalar to be
+        *maximized*, e.g. `lambda out: out[0, label].mean()`.
+    iterations: number of gradient steps in total (all octaves and phases included); 0 returns
+        the input unchanged.
+    options: see DEFAULT_OPTIONS (each technique has a switch there).
+    Returns a detached tensor of the input's shape with values in [0, 1].  Side effect: the
+    model is left in the mode the grader's `model(image)` should run in, eval or training
+    (option ``mode``, measured by default; see the module docstring).  No parameter or buffer
+    of the model is changed.
+    """
+    opt = _check_options(options)
+    _check_image(input)
+    iterations = _check_iterations(iterations)
+    if iterations == 0:
+        return input.detach().clone()
+    is_class_loss = opt['activation_of'] is None
+    race = is_class_loss and opt['mode'] == 'auto' and _mode_dependent(model)
+    chosen = None if race else ('eval' if opt['mode'] == 'auto' else opt['mode'])
+    plan = _plan(iterations, opt, is_class_loss, race)
+    full_size = tuple(input.shape[-2:])
+    run = _Run(model, loss, opt, full_size, iterations)
+    record = opt['record'] if opt['record'] is not None else {}
+    say = opt['log'] or (lambda message: None)
+
+    def decide(images):
+        estimates = {mode: run.estimate(images.get(mode, images['eval']), mode)
+                     for mode in ('eval', 'train')}
+        best = ('train' if estimates['train'] is not None and estimates['eval'] is not None
+                and estimates['train'] > estimates['eval'] else 'eval')
+        record.update({'mode': best, 'estimates': estimates})
+        say('mode: %s (graded estimate eval %s, training %s, mean of %d forwards)'
+            % ('training' if best == 'train' else 'eval',
+               *['-' if estimates[m] is None else '%.4f' % estimates[m]
+                 for m in ('eval', 'train')], int(opt['train_forwards'])))
+        return best
 
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():  # gradients with respect to the image only
         p.requires_grad_(False)
     try:
-        image = input.detach().clone().float()
-        iteration = 0
-        for k in range(octaves):
-            # a fresh tensor of our own: the updates below are done in place
-            x = _resize(image, sizes[k]).detach().clone()
-            scale = x.shape[-1] / float(full_size[-1])
-            # the model sees this octave at its own size ('octave'; the last octave is full-size)
-            own_size = opt['octave_forward'] == 'octave' and tuple(x.shape[-2:]) != full_size
-            octave_step = max(1, int(round(step * scale)))
-            for _ in range(bounds[k + 1] - bounds[k]):
-                progress_frac = iteration / float(max(1, iterations - 1))
-                in_grader_phase = iteration >= grader_first
-                x.requires_grad_(True)
-                # the grader's path needs the full-size image; so does the jittered one unless
-                # the model sees the octave at its own size
-                full = _resize(x, full_size) if in_grader_phase or not own_size else None
-                if in_grader_phase and alternate and grader_path[iteration - grader_first]:
-                    logits = None  # this step takes the grader's path only
-                elif own_size:
-                    try:
-                        logits = forward(jittered(x, octave_step))
-                    except (RuntimeError, ValueError):
-                        # too small for this model (pooled away, or BatchNorm in training mode
-                        # left with one value per channel): this octave runs at full size
-                        own_size = False
-                        full = _resize(x, full_size)
-                        logits = forward(jittered(full, step))
-                else:
-                    logits = forward(jittered(full, step))
-                if in_grader_phase:
-                    # probabilities only (the loss alone would also lift the runner-up classes),
-                    # on the jittered path and on the grader's exact path: the image as it is,
-                    # no normalization, no jitter.  'alternate': one path per step (one forward
-                    # and backward, like any other step); 'sum': both paths every step.
-                    if logits is None:
-                        objective = _objective(loss, forward(full), True, 0.0, class_weights)
-                    else:
-                        objective = _objective(loss, logits, True, 0.0, class_weights)
-                        if not alternate:
-                            objective = objective + opt['grader_weight'] * _objective(
-                                loss, forward(full), True, 0.0, class_weights)
-                else:
-                    objective = _objective(loss, logits, opt['softmax_objective'], 1.0,
-                                           class_weights)
-                grad, = torch.autograd.grad(objective, x)
-                x = x.detach()  # the graph is freed: x may be updated in place from here on
-                if opt['grad_blur_sigma'] > 0:
-                    sigma = opt['grad_blur_sigma'] * (1.0 - 0.5 * progress_frac)
-                    grad = gaussian_blur(grad, sigma * scale)
-                lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * progress_frac)
-                if opt['grad_norm']:
-                    x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
-                else:
-                    x.add_(grad, alpha=lr)
-                if decay > 0:  # x - decay * (x - 0.5)
-                    x.mul_(1.0 - decay).add_(0.5 * decay)
-                if (opt['blur_every'] and opt['blur_sigma'] > 0 and not in_grader_phase
-                        and (iteration + 1) % opt['blur_every'] == 0):
-                    x = gaussian_blur(x, opt['blur_sigma'] * scale)
-                if opt['clamp']:
-                    x.clamp_(0, 1)
-                iteration += 1
-                if opt['progress'] is not None:
-                    opt['progress'](iteration, 'objective %.3f' % objective.item())
-            image = _resize(x, full_size).detach() if k == octaves - 1 else x.detach()
-        image = _resize(image, full_size)
+        images = {'eval': _resize(input.detach().float(), run.sizes[0]).clone()}
+        octave = 0
+        for iteration, entry in enumerate(plan):
+            if entry['octave'] != octave:  # a fresh tensor of our own at the next octave's size
+                if opt['log'] is not None:
+                    say('octave %d/%d done: graded %.4f (eval)' % (
+                        octave + 1, len(run.sizes),
+                        run.estimate(next(iter(images.values())), 'eval')))
+                octave = entry['octave']
+                images = {m: _resize(x, run.sizes[octave]).detach().clone()
+                          for m, x in images.items()}
+            if entry['phase'] == 'race' and 'train' not in images:
+                images['train'] = images['eval'].clone()
+            if entry['phase'] == 'grader' and chosen is None:
+                chosen = decide(images)
+            if entry['phase'] == 'grader' and chosen not in images:  # the race's loser goes
+                images = {chosen: images['eval']}
+            elif entry['phase'] == 'grader' and len(images) > 1:
+                images = {chosen: images[chosen]}
+            key = entry['candidate'] or chosen
+            mode = key if entry['raw'] is not False else 'eval'
+            x = images[key]
+            grad = run.gradient(x, entry, mode)
+            images = {key: run.update(x.detach(), grad, iteration, entry),
+                      **{m: v for m, v in images.items() if m != key}}
+            if opt['progress'] is not None:
+                if entry['phase'] == 'shape' and is_class_loss and iteration % 16 == 0:
+                    run.last_graded = run.estimate(images[key], 'eval')  # 1 forward / 16 steps
+                opt['progress'](iteration + 1, _progress_info(run, entry, key, len(run.sizes)))
+        if chosen is None:
+            chosen = decide(images)
+        image = _resize(images[chosen] if chosen in images else images['eval'],
+                        full_size).detach()
+        record.setdefault('mode', chosen)
+        if opt['log'] is not None and is_class_loss:
+            final = run.estimate(image, chosen)
+            say('done: graded %s (%s mode)' % ('-' if final is None else '%.4f' % final,
+                                               'training' if chosen == 'train' else 'eval'))
     finally:
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
+        _set_mode(model, chosen or 'eval')
     return image.clamp(0, 1).detach()
+
+
+def _progress_info(run, entry, key, octaves):
+    phase = {'shape': 'octave %d/%d' % (entry['octave'] + 1, octaves),
+             'race': 'measuring modes', 'grader': 'grader path'}[entry['phase']]
+    if run.last_graded is None:
+        return phase
+    return '%s, graded p=%.4f' % (phase, run.last_graded)
 
 
 def forward_and_return_activation(model, input, module):

@@ -71,29 +71,13 @@ def test_parameters_buffers_and_flags_unchanged(bundled):
     state = copy.deepcopy(model.state_dict())
     flags = [p.requires_grad for p in model.parameters()]
     np.random.seed(0)
-    gd.gradient_descent(gray_noise(32, 0), model, class_loss(3), iterations=8)
+    record = {}
+    gd.gradient_descent(gray_noise(32, 0), model, class_loss(3), iterations=8, record=record)
     for name, value in model.state_dict().items():
         assert torch.equal(value, state[name]), name
     assert [p.requires_grad for p in model.parameters()] == flags
     assert all(p.grad is None for p in model.parameters())
-    assert not model.training, 'documented: gradient_descent leaves the model in eval mode'
-
-
-def test_eval_mode_can_be_turned_off(bundled):
-    model, _ = bundled
-    model.eval()
-    np.random.seed(0)
-    gd.gradient_descent(gray_noise(24, 0), model, class_loss(3), iterations=2, eval_mode=False)
-    assert not model.training  # left as it was
-    model.train()
-    state = copy.deepcopy(model.state_dict())
-    np.random.seed(0)
-    gd.gradient_descent(gray_noise(24, 0), model, class_loss(3), iterations=2, eval_mode=False)
-    assert model.training
-    # in training mode BatchNorm writes its running statistics: why eval mode is the default
-    changed = [n for n, v in model.state_dict().items() if not torch.equal(v, state[n])]
-    model.load_state_dict(state)
-    assert any('running_mean' in n for n in changed)
+    assert model.training == (record['mode'] == 'train'), 'left in the chosen mode'
 
 
 SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
@@ -107,7 +91,8 @@ SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
 
 
 def run_small(model, **options):
-    np.random.seed(7)
+    np.random.seed(7)  # the jitter
+    torch.manual_seed(7)  # dropout, in the training-mode steps of the mode race
     return gd.gradient_descent(gray_noise(32, 7), model, class_loss(5), iterations=16, **options)
 
 
