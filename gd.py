@@ -618,10 +618,10 @@ def _check_options(options):
 
 # ---- the model's mode: measured, not assumed ------------------------------------------------
 
-# Modules whose forward depends on train()/eval(): BatchNorm (batch statistics, and it writes its
-# running statistics) and dropout.  A model without any of them computes the same in both modes.
-_MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d, nn.Dropout3d,
-                   nn.AlphaDropout)
+# Modules whose forward depends on train()/eval(): dropout, and any norm layer that keeps running
+# statistics (BatchNorm*, InstanceNorm with track_running_stats: batch statistics in training
+# mode, which it also writes).  A model without any of them computes the same in both modes.
+_MODE_DEPENDENT = (nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
 
 def _mode_dependent(model):
