@@ -874,7 +874,7 @@ def gradient_descent(input, model, loss, iterations=256, **options):
         p.requires_grad_(False)
     try:
         images = {'eval': _resize(input.detach().float(), run.sizes[0]).clone()}
-        octave = 0
+        octave, train_failed = 0, False
         for iteration, entry in enumerate(plan):
             if entry['octave'] != octave:  # a fresh tensor of our own at the next octave's size
                 if opt['log'] is not None:
@@ -884,7 +884,7 @@ def gradient_descent(input, model, loss, iterations=256, **options):
                 octave = entry['octave']
                 images = {m: _resize(x, run.sizes[octave]).detach().clone()
                           for m, x in images.items()}
-            if entry['phase'] == 'race' and 'train' not in images:
+            if entry['phase'] == 'race' and 'train' not in images and not train_failed:
                 images['train'] = images['eval'].clone()
             if entry['phase'] == 'grader' and chosen is None:
                 chosen = decide(images)
@@ -893,9 +893,27 @@ def gradient_descent(input, model, loss, iterations=256, **options):
             elif entry['phase'] == 'grader' and len(images) > 1:
                 images = {chosen: images[chosen]}
             key = entry['candidate'] or chosen
+            if key not in images:  # training mode failed in the race: eval takes its steps
+                key = 'eval'
             mode = key if entry['raw'] is not False else 'eval'
             x = images[key]
-            grad = run.gradient(x, entry, mode)
+            try:
+                grad = run.gradient(x, entry, mode)
+            except (RuntimeError, ValueError) as error:
+                if mode != 'train':
+                    raise
+                if chosen == 'train':  # fixed by the caller: say why it cannot work
+                    raise ValueError('gradient_descent: mode=%r, but the model cannot run in '
+                                     'training mode on this image (%s)'
+                                     % ('train', str(error).strip().splitlines()[0]))
+                # e.g. BatchNorm in training mode left with one value per channel: the
+                # grader's model(image) could not run in training mode either
+                say('training mode cannot run on this image (%s): eval mode'
+                    % str(error).strip().splitlines()[0])
+                train_failed = True
+                images.pop('train', None)
+                key, x = 'eval', images['eval']
+                grad = run.gradient(x, entry, 'eval')
             images = {key: run.update(x.detach(), grad, iteration, entry),
                       **{m: v for m, v in images.items() if m != key}}
             if opt['progress'] is not None:

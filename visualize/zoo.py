@@ -2,13 +2,13 @@
 
     python -m visualize.zoo [--out out/zoo] [--only NAME,...]
 
-Six families, all trained here, deterministically on the CPU, on 32 px drawings of the eight
-classes of visualize.data (other seeds and another size than the bundled SmallNet's):
+Six families, all trained here, deterministically on the CPU, on 32 px drawings (the ResNet:
+64 px) of the eight classes of visualize.data (other seeds and sizes than the bundled SmallNet's):
 
   vgg_bn       VGG-like: conv + BatchNorm + ReLU blocks, adaptive pooling, dropout classifier
   plain        a plain CNN: no BatchNorm, no dropout
   groupnorm    GroupNorm instead of BatchNorm
-  resnet       torchvision's ResNet (BasicBlock, one block per stage) at 32 px
+  resnet       torchvision's ResNet (BasicBlock, one block per stage) at 64 px
   raw_bn       a BatchNorm CNN trained on *un-normalized* images (the grader's input as it is)
   dropout_cnn  no normalization layer, Dropout2d and dropout
 
@@ -74,14 +74,15 @@ def _resnet(num_classes):
     return ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
 
 
-# name -> (constructor, input normalized like ImageNet?)
+# name -> (constructor, input normalized like ImageNet?, image side).  The ResNet gets 64 px: at
+# 32 px its last stage is 1x1, where BatchNorm cannot run in training mode on one image at all.
 FAMILIES = {
-    'vgg_bn': (lambda n: VGGLike(n, 'bn'), True),
-    'plain': (lambda n: VGGLike(n, None, dropout=0.0), True),
-    'groupnorm': (lambda n: VGGLike(n, 'gn', dropout=0.0), True),
-    'resnet': (_resnet, True),
-    'raw_bn': (lambda n: VGGLike(n, 'bn', dropout=0.0), False),
-    'dropout_cnn': (lambda n: VGGLike(n, None, dropout=0.3, spatial_dropout=0.1), True),
+    'vgg_bn': (lambda n: VGGLike(n, 'bn'), True, SIZE),
+    'plain': (lambda n: VGGLike(n, None, dropout=0.0), True, SIZE),
+    'groupnorm': (lambda n: VGGLike(n, 'gn', dropout=0.0), True, SIZE),
+    'resnet': (_resnet, True, 2 * SIZE),
+    'raw_bn': (lambda n: VGGLike(n, 'bn', dropout=0.0), False, SIZE),
+    'dropout_cnn': (lambda n: VGGLike(n, None, dropout=0.3, spatial_dropout=0.1), True, SIZE),
 }
 ROLES = {'model': 11, 'judge': 29}  # role -> seed offset (the judge: other seeds, other data)
 
@@ -104,8 +105,9 @@ def _seed(name, role):
 def train(name, role, epochs=6, count=4800, batch=48, device='cpu'):
     seed = _seed(name, role)
     torch.manual_seed(seed)
-    images, labels = make_dataset(count, seed=seed, size=SIZE)
-    val_images, val_labels = make_dataset(400, seed=seed + 1, size=SIZE)
+    size = FAMILIES[name][2]
+    images, labels = make_dataset(count, seed=seed, size=size)
+    val_images, val_labels = make_dataset(400, seed=seed + 1, size=size)
     images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     model = FAMILIES[name][0](len(CLASSES)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)

@@ -5,7 +5,7 @@
 
 Every model starts in training mode (main() never calls eval()), one model object serves every
 label, and the returned image is fed as it is.  Per model, label and start (the skeleton's gray
-noise, 32 px), these methods run, 256 iterations each:
+noise at the family's size), these methods run, 256 iterations each:
 
   auto        gd.gradient_descent with its defaults (mode measured by the race)
   eval, train gd.gradient_descent with the mode fixed (mode='eval' / 'train')
@@ -38,9 +38,9 @@ ITERATIONS = 256
 METHODS = ['auto', 'eval', 'train', 'student', 'adam eval', 'adam train']
 
 
-def start_image(seed, device):
+def start_image(seed, device, size):
     generator = torch.Generator().manual_seed(seed)
-    image = torch.randn(1, zoo.SIZE, zoo.SIZE, 3, generator=generator)
+    image = torch.randn(1, size, size, 3, generator=generator)
     return ((image * 8 + 128) / 255).permute(0, 3, 1, 2).contiguous().to(device)
 
 
@@ -108,15 +108,20 @@ def evaluate_model(name, device, seeds, directory, log):
                 np.random.seed(seed)
                 torch.manual_seed(seed)
                 start = time.time()
-                image = start_image(seed, device)
+                image = start_image(seed, device, zoo.FAMILIES[name][2])
                 record = None
-                if method == 'student':
-                    out, mode = student(image, model, label)
-                elif method.startswith('adam'):
-                    out, mode = adam(image, model, label, method.split()[1])
-                else:
-                    out, record = project(image, model, label, method)
-                    mode = 'train' if model.training else 'eval'
+                try:
+                    if method == 'student':
+                        out, mode = student(image, model, label)
+                    elif method.startswith('adam'):
+                        out, mode = adam(image, model, label, method.split()[1])
+                    else:
+                        out, record = project(image, model, label, method)
+                        mode = 'train' if model.training else 'eval'
+                except (RuntimeError, ValueError) as error:  # e.g. training mode impossible
+                    row[method] = {'graded': None, 'transfer': None, 'mode': None,
+                                   'seconds': None, 'error': str(error).splitlines()[0]}
+                    continue
                 elapsed = time.time() - start
                 with torch.no_grad():
                     transfer = judge(zoo.prepare(name, out)).softmax(1)[0, label].item()
@@ -126,12 +131,21 @@ def evaluate_model(name, device, seeds, directory, log):
                     row[method]['estimates'] = record.get('estimates')
             rows.append(row)
             log('%s label %d seed %d: %s' % (name, label, s, ', '.join(
-                '%s %.3f/%.2f' % (m, row[m]['graded'], row[m]['transfer']) for m in METHODS)))
+                '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
+                for m in METHODS)))
     return {'model': name, 'accuracy': accuracy, 'judge_accuracy': judge_accuracy,
             'rows': rows, 'device': str(device)}
 
 
+def _num(value):
+    return 'n/a' if value is None else '%.3f' % value
+
+
 def _fmt(values, how):
+    """Mean or min of the values a method produced ('n/a' where it could not run at all)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return 'n/a'
     return '%.3f' % (np.mean(values) if how == 'mean' else np.min(values))
 
 
@@ -151,10 +165,14 @@ def report(results, split):
     for method in METHODS:
         g = [r[method]['graded'] for r in rows]
         t = [r[method]['transfer'] for r in rows]
-        sec = np.mean([r[method]['seconds'] for r in rows]) / ITERATIONS
-        lines.append('| %s | %s | %s | %s | %s | %.4f |' % (
-            method, _fmt(g, 'mean'), _fmt(g, 'min'), _fmt(t, 'mean'), _fmt(t, 'min'), sec))
-    best = [max(r['adam eval']['graded'], r['adam train']['graded']) for r in rows]
+        sec = [r[method]['seconds'] / ITERATIONS for r in rows if r[method]['seconds']]
+        failed = sum(r[method]['graded'] is None for r in rows)
+        lines.append('| %s%s | %s | %s | %s | %s | %s |' % (
+            method, ' (could not run on %d images)' % failed if failed else '',
+            _fmt(g, 'mean'), _fmt(g, 'min'), _fmt(t, 'mean'), _fmt(t, 'min'),
+            '%.4f' % np.mean(sec) if sec else 'n/a'))
+    best = [max(r['adam eval']['graded'] or 0.0, r['adam train']['graded'] or 0.0)
+            for r in rows]
     lines.append('| bound: better adam mode per image | %s | %s | - | - | - |'
                  % (_fmt(best, 'mean'), _fmt(best, 'min')))
     lines += ['', '## Per model (auto: graded mean / min, transfer mean; modes chosen)', '',
