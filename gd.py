@@ -41,6 +41,7 @@ multi-scale (octaves), gradient normalization; and channel visualization of midd
 `forward_and_return_activation` (``--layer`` / ``--channel`` on the command line).
 """
 import argparse
+import importlib
 import math
 import os
 import socket
@@ -108,6 +109,13 @@ class SmallNet(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class ModelFileError(Exception):
+    """The bundled model's file is missing, unreadable or not the checkpoint expected."""
+
+
+CHECKPOINT_KEYS = ('state_dict', 'classes', 'size', 'widths')
+
+
 def _torch_load(path):
     """torch.load with weights_only=True where this torch has it (>= 1.13), else plain."""
     try:
@@ -116,17 +124,43 @@ def _torch_load(path):
         return torch.load(path, map_location='cpu')
 
 
-def load_bundled(path=BUNDLED_WEIGHTS, device=DEVICE):
-    """Loads a SmallNet checkpoint; returns (model, checkpoint metadata dict)."""
+def load_bundled(path=None, device=DEVICE):
+    """Loads a SmallNet checkpoint; returns (model, checkpoint metadata dict).
+
+    Raises ModelFileError, with a sentence saying what is wrong and what to do, when the file is
+    missing, unreadable or lacks what a checkpoint of visualize.train holds."""
+    path = BUNDLED_WEIGHTS if path is None else path
     if not os.path.exists(path):
-        raise FileNotFoundError('bundled weights not found at %s (run `python -m visualize.train`)'
-                                % path)
-    ckpt = _torch_load(path)
-    model = SmallNet(num_classes=len(ckpt['classes']), widths=tuple(ckpt['widths']))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in ckpt['state_dict'].items()})
+        raise ModelFileError(
+            'the bundled model %s is missing.  gd.py needs either the vgg13_bn ImageNet weights '
+            '(torchvision downloads them once into the torch hub cache, %s, which needs network '
+            'access) or the file assets/gd_small.pt in an assets folder next to gd.py (in the '
+            'project it is committed; `python -m visualize.train` rebuilds it)'
+            % (path, os.path.join('~', '.cache', 'torch', 'hub', 'checkpoints')))
+    try:
+        ckpt = _torch_load(path)
+    except Exception as error:  # corrupt, truncated, not a torch file, or pickled code
+        # (torch's message may advise weights_only=False: that would run the file's code)
+        raise ModelFileError(
+            'cannot read the bundled model %s (%s): the file is damaged or not a checkpoint.  '
+            'Restore it from the repository (git checkout -- %s) or rebuild it with `python -m '
+            'visualize.train`; do not load it with weights_only=False'
+            % (path, type(error).__name__, os.path.relpath(path)))
+    missing = ([k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict)
+               else list(CHECKPOINT_KEYS))
+    if missing:
+        raise ModelFileError('%s is not a gd.py checkpoint: it lacks %s (expected a dict with '
+                             'keys %s, as `python -m visualize.train` writes)'
+                             % (path, ', '.join(missing), ', '.join(CHECKPOINT_KEYS)))
+    try:
+        model = SmallNet(num_classes=len(ckpt['classes']), widths=tuple(ckpt['widths']))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in ckpt['state_dict'].items()})
+        meta = {'classes': [str(c) for c in ckpt['classes']], 'size': int(ckpt['size'])}
+    except (RuntimeError, TypeError, ValueError, AttributeError) as error:
+        raise ModelFileError('%s does not fit SmallNet: %s' % (
+            path, str(error).strip().splitlines()[0] if str(error).strip() else error))
     model.to(device)
-    meta = {'classes': list(ckpt['classes']), 'size': int(ckpt['size'])}
     return model, meta
 
 
@@ -163,16 +197,26 @@ def load_vgg13_bn(device=DEVICE, allow_download=True, timeout=15.0):
 # --------------------------------------------------------------------------------------------
 
 class ProgressBar(object):
-    """A minimal progress bar on stderr (the submission may not depend on tqdm)."""
+    """A minimal progress bar on stderr, used on a terminal when tqdm is not installed (the
+    part of tqdm's interface that gd.py uses)."""
 
     def __init__(self, total, desc='', width=30, stream=None):
         self.total, self.desc, self.width = max(int(total), 1), desc, width
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.time()
         self.count = 0
+        self.info = ''
         self._last = -1.0
 
-    def update(self, n=1, info=''):
+    def set_postfix_str(self, info, refresh=False):
+        self.info = info
+
+    def write(self, message, file=None):
+        self.stream.write('\r%s\n' % message)
+        self.stream.flush()
+
+    def update(self, n=1, info=None):
+        info = self.info if info is None else info
         self.count += n
         now = time.time()
         if self.count < self.total and now - self._last < 0.2:
@@ -186,6 +230,55 @@ class ProgressBar(object):
             self.stream.write('\n')
         self.stream.flush()
 
+    def close(self):
+        pass
+
+
+def _tqdm():
+    """tqdm's class when it is installed, else None (the submitted gd.py may not rely on it;
+    imported by name so that it stays an optional dependency)."""
+    try:
+        return importlib.import_module('tqdm').tqdm
+    except ImportError:
+        return None
+
+
+class _Progress(object):
+    """Progress of one run on stderr: on a terminal a bar (tqdm's when installed) showing the
+    label's graded probability; elsewhere (a log file, a pipe) one line per phase."""
+
+    def __init__(self, total, desc, quiet=False, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.desc, self.bar, self.quiet = desc, None, quiet
+        if quiet:
+            return
+        if getattr(self.stream, 'isatty', lambda: False)():
+            tqdm = _tqdm()
+            self.bar = (tqdm(total=total, desc=desc, file=self.stream, leave=True)
+                        if tqdm is not None else ProgressBar(total, desc, stream=self.stream))
+
+    def step(self, iteration, info):
+        if self.bar is None:
+            return
+        self.bar.set_postfix_str(info, refresh=False)
+        self.bar.update(1)
+
+    def phase(self, message):
+        if self.quiet:
+            return
+        if self.bar is None:  # not a terminal: the phases are the progress
+            self.stream.write('%s: %s\n' % (self.desc, message))
+            self.stream.flush()
+        else:
+            self.bar.write('%s: %s' % (self.desc, message), file=self.stream)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+MAX_SIZE = 2048
+
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
@@ -198,28 +291,78 @@ def _parse_args(argv):
                              'class for the bundled model)')
     parser.add_argument('--iterations', type=int, default=256)
     parser.add_argument('--size', type=int, default=None,
-                        help='image side in pixels (default: 224 for vgg13_bn, the training '
-                             'size for the bundled model)')
+                        help='image side in pixels, 8..%d (default: 224 for vgg13_bn, the '
+                             'training size for the bundled model)' % MAX_SIZE)
     parser.add_argument('--out', default='.',
                         help='output folder (default: the current folder, as the skeleton); '
-                             'only img_<label>.jpg / layer<L>_channel<C>.jpg are written')
+                             'only img_<label>[_<class>].jpg / layer<L>_channel<C>.jpg are '
+                             'written, never over an existing file of another kind')
     parser.add_argument('--layer', type=int, default=None,
                         help='visualize channels of model.features[LAYER] instead of classes')
     parser.add_argument('--channel', type=str, default=None,
                         help='comma-separated channel indices for --layer (default: 0..7)')
-    parser.add_argument('--device', default=DEVICE, help='cuda or cpu (default: %s)' % DEVICE)
+    parser.add_argument('--device', default=DEVICE, help='cpu, cuda or cuda:N (default: %s)'
+                        % DEVICE)
     parser.add_argument('--no-download', action='store_true',
                         help='use the vgg13_bn weights only if they are already cached')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--quiet', action='store_true', help='no progress output')
     return parser.parse_args(argv)
 
 
 def _int_list(text, what):
+    items = [t.strip() for t in text.split(',')]
+    if not any(items):
+        raise SystemExit('error: %s is empty: give comma-separated integers, e.g. %s 0,3'
+                         % (what, what))
     try:
-        return [int(t) for t in text.split(',') if t.strip() != '']
+        values = [int(t) for t in items if t != '']
     except ValueError:
         raise SystemExit('error: %s must be comma-separated integers, got %r' % (what, text))
+    repeated = sorted(set(v for v in values if values.count(v) > 1))
+    if repeated:
+        raise SystemExit('error: %s names %s more than once (each would overwrite the other\'s '
+                         'image)' % (what, ', '.join(str(v) for v in repeated)))
+    return values
+
+
+def _check_args(args):
+    """Refuses, with one line each, what cannot work, before anything is loaded or written."""
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise SystemExit('error: unknown --device %r: expected cpu, cuda or cuda:N'
+                         % args.device)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise SystemExit('error: --device %s asked for, but CUDA is not available (use '
+                             '--device cpu)' % args.device)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SystemExit('error: --device %s: this machine has %d CUDA device(s)'
+                             % (args.device, torch.cuda.device_count()))
+    elif device.type != 'cpu':
+        raise SystemExit('error: --device %s is not supported: expected cpu or cuda'
+                         % args.device)
+    if args.size is not None and not 8 <= args.size <= MAX_SIZE:
+        raise SystemExit('error: --size must be between 8 and %d pixels, got %d'
+                         % (MAX_SIZE, args.size))
+    if args.iterations < 1:
+        raise SystemExit('error: --iterations must be at least 1, got %d' % args.iterations)
+    if args.channel is not None and args.layer is None:
+        raise SystemExit('error: --channel needs --layer (the channels of which '
+                         'model.features layer?)')
+    if args.layer is not None and args.labels is not None:
+        raise SystemExit('error: --labels and --layer exclude each other: --layer visualizes '
+                         'channels, not classes')
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit('error: --out %s is an existing file, expected a folder' % args.out)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise SystemExit('error: cannot create the output folder %s: %s'
+                         % (args.out, error.strerror or error))
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        raise SystemExit('error: the output folder %s is not writable' % args.out)
 
 
 def _load_model(args):
@@ -231,23 +374,34 @@ def _load_model(args):
             raise SystemExit('error: could not load vgg13_bn ImageNet weights (%s)' % reason)
         print('Could not load vgg13_bn ImageNet weights (%s); falling back to the bundled small '
               'classifier %s.' % (reason, os.path.relpath(BUNDLED_WEIGHTS)), flush=True)
-    model, meta = load_bundled(device=args.device)
+    try:
+        model, meta = load_bundled(device=args.device)
+    except ModelFileError as error:
+        raise SystemExit('error: %s' % error)
     return model, 'bundled SmallNet', len(meta['classes']), meta['classes'], meta['size']
+
+
+def image_name(label, class_names):
+    """img_<label>.jpg as the course's main() names it; img_<label>_<class>.jpg where the
+    model's class names are known."""
+    if class_names is None:
+        return 'img_{}.jpg'.format(label)
+    name = ''.join(c if c.isalnum() else '_' for c in class_names[label]).strip('_')
+    return 'img_{}_{}.jpg'.format(label, name)
+
+
+def _too_big(error):
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or 'out of memory' in text or 'allocat' in text
 
 
 def main(argv=None):
     args = _parse_args(argv)
-    if args.device.startswith('cuda') and not torch.cuda.is_available():
-        raise SystemExit('error: --device %s asked for, but CUDA is not available' % args.device)
+    _check_args(args)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     model, name, num_classes, class_names, native_size = _load_model(args)
-    size = args.size or native_size
-    if size < 8:
-        raise SystemExit('error: --size must be at least 8, got %d' % size)
-    if args.iterations < 1:
-        raise SystemExit('error: --iterations must be at least 1, got %d' % args.iterations)
-    os.makedirs(args.out, exist_ok=True)
+    size = args.size if args.size is not None else native_size
 
     def start_image():
         # exactly the skeleton's starting point: gray noise, (1, 3, H, W)
@@ -256,15 +410,23 @@ def main(argv=None):
         image = image.permute(0, 3, 1, 2).to(args.device)
         return image.requires_grad_()
 
-    def bar(desc):
-        if args.quiet:
-            return None
-        progress = ProgressBar(args.iterations, desc)
-        return lambda i, info: progress.update(1, info)
+    def progress(desc):
+        return _Progress(args.iterations, desc, args.quiet)
 
-    if args.layer is not None:
-        return _visualize_channels(args, model, size, start_image, bar)
+    try:
+        if args.layer is not None:
+            return _visualize_channels(args, model, size, start_image, progress)
+        return _visualize_classes(args, model, name, num_classes, class_names, size,
+                                  start_image, progress)
+    except (RuntimeError, MemoryError) as error:
+        if not _too_big(error):
+            raise
+        raise SystemExit('error: not enough memory for a %dx%d image on %s: try a smaller '
+                         '--size' % (size, size, args.device))
 
+
+def _visualize_classes(args, model, name, num_classes, class_names, size, start_image,
+                       progress):
     if args.labels is None:
         labels = SKELETON_LABELS if class_names is None else list(range(num_classes))
     else:
@@ -277,18 +439,28 @@ def main(argv=None):
                              % (label, name, num_classes - 1, extra))
     print('model: %s, image size %d, %d iterations, output folder %s'
           % (name, size, args.iterations, args.out), flush=True)
-
     for label in labels:
+        desc = 'label %d' % label + ('' if class_names is None
+                                     else ' (%s)' % class_names[label])
+        bar = progress(desc)
         image = start_image()
-        image = gradient_descent(image, model, lambda tensor: tensor[0, label].mean(),
-                                 iterations=args.iterations, progress=bar('label %d' % label))
-        save_img(image, os.path.join(args.out, 'img_{}.jpg'.format(label)))
+        try:
+            image = gradient_descent(image, model, lambda tensor: tensor[0, label].mean(),
+                                     iterations=args.iterations, progress=bar.step,
+                                     log=bar.phase)
+        finally:
+            bar.close()
+        path = os.path.join(args.out, image_name(label, class_names))
+        try:
+            save_img(image, path)
+        except OSError as error:
+            raise SystemExit('error: cannot write %s: %s' % (path, error.strerror or error))
         out = model(image)
         print('ANSWER_FOR_LABEL_{}: {}'.format(label, out.softmax(1)[0, label].item()),
               flush=True)
 
 
-def _visualize_channels(args, model, size, start_image, bar):
+def _visualize_channels(args, model, size, start_image, progress):
     features = getattr(model, 'features', None)
     if not isinstance(features, nn.Sequential):
         raise SystemExit('error: --layer needs a model with a `features` Sequential')
@@ -311,12 +483,19 @@ def _visualize_channels(args, model, size, start_image, bar):
                              '0..%d' % (channel, args.layer, type(module).__name__, count,
                                         count - 1))
     for channel in channels:
-        image = gradient_descent(start_image(), model,
-                                 lambda act, c=channel: act[0, c].mean(),
-                                 iterations=args.iterations, activation_of=module,
-                                 progress=bar('layer %d channel %d' % (args.layer, channel)))
+        bar = progress('layer %d channel %d' % (args.layer, channel))
+        try:
+            image = gradient_descent(start_image(), model,
+                                     lambda act, c=channel: act[0, c].mean(),
+                                     iterations=args.iterations, activation_of=module,
+                                     progress=bar.step, log=bar.phase)
+        finally:
+            bar.close()
         path = os.path.join(args.out, 'layer{}_channel{}.jpg'.format(args.layer, channel))
-        save_img(image, path)
+        try:
+            save_img(image, path)
+        except OSError as error:
+            raise SystemExit('error: cannot write %s: %s' % (path, error.strerror or error))
         with torch.no_grad():  # measured as optimized: normalized, not jittered
             act = forward_and_return_activation(
                 model, transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)(image),
@@ -482,7 +661,8 @@ def _resize(img, size):
 def _class_weights(loss, logits):
     """d loss / d logits at the current logits: for `tensor[0, label].mean()` a one-hot row."""
     probe = logits.detach().clone().requires_grad_()
-    value = loss(probe)
+    with torch.enable_grad():  # also when called under no_grad (the mode estimates)
+        value = loss(probe)
     if not probe.requires_grad or not value.requires_grad:
         return None
     grad, = torch.autograd.grad(value, probe, allow_unused=True)
@@ -798,7 +978,7 @@ class _Run(object):
         if not bool(torch.isfinite(grad).all()):
             raise FloatingPointError(
                 'gradient_descent: the gradient became NaN or infinite (objective %s); the model '
-                'or the loss is not finite at this image' % float(objective))
+                'or the loss is not finite at this image' % float(objective.detach()))
         return grad
 
     def update(self, x, grad, iteration, entry):
@@ -869,6 +1049,11 @@ def gradient_descent(input, model, loss, iterations=256, **options):
                  for m in ('eval', 'train')], int(opt['train_forwards'])))
         return best
 
+    if chosen is not None and is_class_loss:
+        record.update({'mode': chosen, 'estimates': None})
+        say('mode: %s (%s)' % ('training' if chosen == 'train' else 'eval',
+                               'mode=%r' % opt['mode'] if opt['mode'] != 'auto' else
+                               'no BatchNorm or dropout: both modes compute the same'))
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():  # gradients with respect to the image only
         p.requires_grad_(False)
