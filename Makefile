@@ -49,6 +49,7 @@ gd-model:
 
 gd-eval:
 	$(PY) -m visualize.evaluate --out out/eval
+	$(PY) -m visualize.zoo_eval --split held-out --out out/eval
 
 # An existing dist/<netid>.zip is refused; FORCE=1 replaces it and keeps the old one as a backup.
 submission: derive theory
