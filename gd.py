@@ -15,12 +15,21 @@ library, parses as Python 3.7 and uses only torch APIs that exist in torch 1.7.1
 
 How `gradient_descent` makes the graded number high
 ---------------------------------------------------
-* BatchNorm and dropout: main() never calls eval(), so the model is in training mode.  In training
-  mode a forward pass uses the statistics of the single image in the batch (which means nothing),
-  applies random dropout and *writes* the BatchNorm running statistics.  `gradient_descent` puts
-  the model in eval mode and deliberately leaves it there (option ``eval_mode``): the grader's
-  `model(image)` that follows then sees the same deterministic network that was optimized, and no
-  parameter or buffer of the model is changed.
+* The grader's mode is measured, not assumed.  main() never calls eval(), so the grader's
+  `model(image)` runs in whatever mode `gradient_descent` leaves the model in.  In eval mode the
+  un-normalized image may lie where a network cannot be pushed; in training mode BatchNorm uses
+  the image's own statistics (absorbing the missing normalization) but dropout makes the grade
+  random and every forward writes BatchNorm's running statistics.  So, with option ``mode``
+  'auto' (the default) and a model that has BatchNorm or dropout, the first part of the grader
+  phase is a race: the eval-mode and the training-mode image take turns, each optimized on the
+  grader's path in its own mode; then the graded probability of each is estimated (training
+  mode: the mean over several forwards, so dropout's draw is averaged), the higher one is kept,
+  the rest of the grader phase optimizes it in its mode (training mode: dropout drawn per step)
+  and the model is left in that mode.  Every forward in training mode that is not the grader's
+  runs with the model's buffers saved and restored, so no parameter or buffer changes.  A model
+  that cannot run in training mode on one image (BatchNorm left with one value per channel)
+  stays in eval mode.  The decision and both estimates go to the ``log`` callback (gd.py's
+  progress output) and the ``record`` dict.
 * The objective goes through `normalize_and_jitter`, the grade does not.  During the last part of
   the run (option ``grader_phase``) the objective also takes the grader's exact path: the image
   fed as it is, without normalization or jitter, on two steps out of three (the last included;
