@@ -37,8 +37,13 @@ derive:
 check-derive:
 	$(PY) -m derive --check
 
+# The title page's student line: make NAME="Ada Lovelace" NETID=ab1234. NAME counts only from
+# the command line (some systems, WSL among them, set NAME to the host name).
+export TITLE_NAME := $(if $(filter command line,$(origin NAME)),$(NAME))
+export TITLE_NETID := $(NETID)
 theory: derive
-	cd theory && latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build theory.tex >/dev/null
+	$(PY) -m derive.theory.title_page --out theory/build/title.tex
+	cd theory && TEXINPUTS=build: latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build theory.tex >/dev/null
 	@echo "theory: theory/build/theory.pdf"
 
 gd:
