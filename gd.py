@@ -951,6 +951,12 @@ class _Run(object):
         # the model sees the smaller octaves at their own size ('octave') until that fails
         self.own_size = opt['octave_forward'] == 'octave'
         self.last_graded = None  # the graded probability last seen on the grader's path
+        # the mode race: the mode committed to (None until decided), whether training mode
+        # failed, and what the caller gets to see (option record)
+        self.chosen, self.train_failed, self.octave = None, False, 0
+        self.record = opt['record'] if opt['record'] is not None else {}
+        # training-mode estimates: one forward per 64 iterations, at most train_forwards
+        self.train_forwards = max(1, min(int(opt['train_forwards']), iterations // 64))
 
     def forward(self, x):
         if self.module is None:
@@ -1037,10 +1043,83 @@ class _Run(object):
             x.clamp_(0, 1)
         return x
 
+    def say(self, message):
+        if self.opt['log'] is not None:
+            self.opt['log'](message)
+
+    def choose(self, mode, report=True, estimates=None):
+        """Commits to the mode of the grader phase (and of the model afterwards)."""
+        self.chosen = mode
+        self.record.update({'mode': mode, 'estimates': estimates})
+        if not report:
+            return
+        if estimates is not None:
+            self.say('mode: %s (graded estimate eval %s, training %s, mean of %d forwards)'
+                     % ((_MODE_NAMES[mode],) + tuple(
+                         '-' if estimates[m] is None else '%.4f' % estimates[m]
+                         for m in ('eval', 'train')) + (self.train_forwards,)))
+        else:
+            self.say('mode: %s (%s)' % (_MODE_NAMES[mode], 'mode=%r' % self.opt['mode']
+                                        if self.opt['mode'] != 'auto' else 'no BatchNorm or '
+                                        'dropout: both modes compute the same'))
+
+    def decide(self, images):
+        """The race's end: the graded estimate of each mode's image, the higher one kept."""
+        estimates = {mode: self.estimate(images[mode] if mode in images else images['eval'],
+                                         mode)
+                     for mode in ('eval', 'train')}
+        train_wins = (estimates['train'] is not None and estimates['eval'] is not None
+                      and estimates['train'] > estimates['eval'])
+        self.choose('train' if train_wins else 'eval', True, estimates)
+
+    def step(self, images, entry, iteration):
+        """One step of the plan on the image of its mode ({mode: image}); returns the images."""
+        if entry['octave'] != self.octave:  # a fresh tensor of our own at the next octave's size
+            if self.opt['log'] is not None:
+                self.say('octave %d/%d done: graded %.4f (eval)' % (
+                    self.octave + 1, len(self.sizes),
+                    self.estimate(next(iter(images.values())), 'eval')))
+            self.octave = entry['octave']
+            images = {m: _resize(x, self.sizes[self.octave]).detach().clone()
+                      for m, x in images.items()}
+        if entry['phase'] == 'race' and 'train' not in images and not self.train_failed:
+            images['train'] = images['eval'].clone()
+        if entry['phase'] == 'grader':
+            if self.chosen is None:
+                self.decide(images)
+            kept = images[self.chosen] if self.chosen in images else images['eval']
+            images = {self.chosen: kept}  # the race's loser goes
+        key = entry['candidate'] or self.chosen
+        if key not in images:  # training mode failed in the race: eval takes its steps
+            key = 'eval'
+        mode = key if entry['raw'] is not False else 'eval'
+        try:
+            grad = self.gradient(images[key], entry, mode)
+        except (RuntimeError, ValueError) as error:
+            if mode != 'train':
+                raise
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+            if self.chosen == 'train':  # fixed by the caller: say why it cannot work
+                raise ValueError("gradient_descent: mode='train', but the model cannot run in "
+                                 'training mode on this image (%s)' % reason)
+            # e.g. BatchNorm in training mode left with one value per channel: the grader's
+            # model(image) could not run in training mode either
+            self.say('training mode cannot run on this image (%s): eval mode' % reason)
+            self.train_failed = True
+            images.pop('train', None)
+            key = 'eval'
+            grad = self.gradient(images[key], entry, 'eval')
+        images = dict(images)
+        images[key] = self.update(images[key].detach(), grad, iteration, entry)
+        if self.opt['progress'] is not None:
+            if entry['phase'] == 'shape' and self.module is None and iteration % 16 == 0:
+                self.last_graded = self.estimate(images[key], 'eval')  # 1 forward / 16 steps
+            self.opt['progress'](iteration + 1, _progress_info(self, entry, len(self.sizes)))
+        return images
+
     def estimate(self, x, mode):
-        forwards = max(1, min(int(self.opt['train_forwards']), self.iterations // 64))
         return _estimate(self.model, _resize(x, self.full_size), self.loss, self.class_weights,
-                         mode, forwards)
+                         mode, self.train_forwards)
 
 
 def gradient_descent(input, model, loss, iterations=256, **options):
@@ -1064,99 +1143,35 @@ def gradient_descent(input, model, loss, iterations=256, **options):
         return input.detach().clone()
     is_class_loss = opt['activation_of'] is None
     race = is_class_loss and opt['mode'] == 'auto' and _mode_dependent(model)
-    chosen = None if race else ('eval' if opt['mode'] == 'auto' else opt['mode'])
-    plan = _plan(iterations, opt, is_class_loss, race)
-    full_size = tuple(input.shape[-2:])
-    run = _Run(model, loss, opt, full_size, iterations)
-    record = opt['record'] if opt['record'] is not None else {}
-    say = opt['log'] or (lambda message: None)
-
-    def decide(images):
-        estimates = {mode: run.estimate(images.get(mode, images['eval']), mode)
-                     for mode in ('eval', 'train')}
-        best = ('train' if estimates['train'] is not None and estimates['eval'] is not None
-                and estimates['train'] > estimates['eval'] else 'eval')
-        record.update({'mode': best, 'estimates': estimates})
-        say('mode: %s (graded estimate eval %s, training %s, mean of %d forwards)'
-            % ('training' if best == 'train' else 'eval',
-               *['-' if estimates[m] is None else '%.4f' % estimates[m]
-                 for m in ('eval', 'train')],
-               max(1, min(int(opt['train_forwards']), iterations // 64))))
-        return best
-
-    if chosen is not None and is_class_loss:
-        record.update({'mode': chosen, 'estimates': None})
-        say('mode: %s (%s)' % ('training' if chosen == 'train' else 'eval',
-                               'mode=%r' % opt['mode'] if opt['mode'] != 'auto' else
-                               'no BatchNorm or dropout: both modes compute the same'))
+    run = _Run(model, loss, opt, tuple(input.shape[-2:]), iterations)
+    if not race:
+        run.choose('eval' if opt['mode'] == 'auto' else opt['mode'], is_class_loss)
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():  # gradients with respect to the image only
         p.requires_grad_(False)
     try:
         images = {'eval': _resize(input.detach().float(), run.sizes[0]).clone()}
-        octave, train_failed = 0, False
-        for iteration, entry in enumerate(plan):
-            if entry['octave'] != octave:  # a fresh tensor of our own at the next octave's size
-                if opt['log'] is not None:
-                    say('octave %d/%d done: graded %.4f (eval)' % (
-                        octave + 1, len(run.sizes),
-                        run.estimate(next(iter(images.values())), 'eval')))
-                octave = entry['octave']
-                images = {m: _resize(x, run.sizes[octave]).detach().clone()
-                          for m, x in images.items()}
-            if entry['phase'] == 'race' and 'train' not in images and not train_failed:
-                images['train'] = images['eval'].clone()
-            if entry['phase'] == 'grader' and chosen is None:
-                chosen = decide(images)
-            if entry['phase'] == 'grader' and chosen not in images:  # the race's loser goes
-                images = {chosen: images['eval']}
-            elif entry['phase'] == 'grader' and len(images) > 1:
-                images = {chosen: images[chosen]}
-            key = entry['candidate'] or chosen
-            if key not in images:  # training mode failed in the race: eval takes its steps
-                key = 'eval'
-            mode = key if entry['raw'] is not False else 'eval'
-            x = images[key]
-            try:
-                grad = run.gradient(x, entry, mode)
-            except (RuntimeError, ValueError) as error:
-                if mode != 'train':
-                    raise
-                if chosen == 'train':  # fixed by the caller: say why it cannot work
-                    raise ValueError('gradient_descent: mode=%r, but the model cannot run in '
-                                     'training mode on this image (%s)'
-                                     % ('train', str(error).strip().splitlines()[0]))
-                # e.g. BatchNorm in training mode left with one value per channel: the
-                # grader's model(image) could not run in training mode either
-                say('training mode cannot run on this image (%s): eval mode'
-                    % str(error).strip().splitlines()[0])
-                train_failed = True
-                images.pop('train', None)
-                key, x = 'eval', images['eval']
-                grad = run.gradient(x, entry, 'eval')
-            images = {key: run.update(x.detach(), grad, iteration, entry),
-                      **{m: v for m, v in images.items() if m != key}}
-            if opt['progress'] is not None:
-                if entry['phase'] == 'shape' and is_class_loss and iteration % 16 == 0:
-                    run.last_graded = run.estimate(images[key], 'eval')  # 1 forward / 16 steps
-                opt['progress'](iteration + 1, _progress_info(run, entry, key, len(run.sizes)))
-        if chosen is None:
-            chosen = decide(images)
-        image = _resize(images[chosen] if chosen in images else images['eval'],
-                        full_size).detach()
-        record.setdefault('mode', chosen)
+        for iteration, entry in enumerate(_plan(iterations, opt, is_class_loss, race)):
+            images = run.step(images, entry, iteration)
+        if run.chosen is None:  # no grader phase: decide on the final image
+            run.decide(images)
+        image = images[run.chosen] if run.chosen in images else images['eval']
+        image = _resize(image, run.full_size).detach()
         if opt['log'] is not None and is_class_loss:
-            final = run.estimate(image, chosen)
-            say('done: graded %s (%s mode)' % ('-' if final is None else '%.4f' % final,
-                                               'training' if chosen == 'train' else 'eval'))
+            final = run.estimate(image, run.chosen)
+            run.say('done: graded %s (%s mode)' % ('-' if final is None else '%.4f' % final,
+                                                   _MODE_NAMES[run.chosen]))
     finally:
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
-        _set_mode(model, chosen or 'eval')
+        _set_mode(model, run.chosen or 'eval')
     return image.clamp(0, 1).detach()
 
 
-def _progress_info(run, entry, key, octaves):
+_MODE_NAMES = {'eval': 'eval', 'train': 'training'}
+
+
+def _progress_info(run, entry, octaves):
     phase = {'shape': 'octave %d/%d' % (entry['octave'] + 1, octaves),
              'race': 'measuring modes', 'grader': 'grader path'}[entry['phase']]
     if run.last_graded is None:
