@@ -10,19 +10,26 @@ import operator
 import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
-# (generated/mlp_standalone.py) has the code itself in place of the next line.
-from generated.layers import *  # noqa: F401,F403  # @inline generated/layers.py
+# (generated/mlp_standalone.py) has the code itself in place of this import.
+from generated.layers import (ACCURATE_ACTIVATIONS, ACTIVATIONS, bce_loss_backward, bce_loss_forward,
+                              linear_backward_bias, linear_backward_input, linear_backward_weight,
+                              linear_forward, mse_loss_backward, mse_loss_forward)
 
 
-def _activation(name, argument):
-    valid = sorted(ACTIVATIONS)  # noqa: F405
+# numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
+# as the truth); "accurate" uses the forms ACCURACY.md measures closest to the true derivative.
+NUMERICS = {"torch": ACTIVATIONS, "accurate": ACCURATE_ACTIVATIONS}
+
+
+def _activation(name, argument, numerics="torch"):
+    valid = sorted(ACTIVATIONS)
     if not isinstance(name, str):
         raise TypeError("{} must be a string naming an activation, got {} {!r}; expected one of: {}"
                         .format(argument, type(name).__name__, name, ", ".join(valid)))
-    if name not in ACTIVATIONS:  # noqa: F405
+    if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
-    return ACTIVATIONS[name]  # noqa: F405
+    return NUMERICS[numerics][name]
 
 
 def _positive_int(value, argument):
@@ -54,7 +61,8 @@ class MLP:
         f_function,
         linear_2_in_features,
         linear_2_out_features,
-        g_function
+        g_function,
+        numerics="torch"
     ):
         """
         Args:
@@ -62,9 +70,12 @@ class MLP:
             linear_1_out_features: the out features of first linear layer
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
-            f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu
+            f_function: string for the f function, a name of ACTIVATIONS: every
+                elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
+                catalogue is derive/activations.py, `python -m derive explain --list`)
             g_function: string for the g function, same choices
+            numerics: "torch" (default), the derivatives as PyTorch computes them, or
+                "accurate", the forms closest to the true derivative (see ACCURACY.md)
         """
         linear_1_in_features = _positive_int(linear_1_in_features, "linear_1_in_features")
         linear_1_out_features = _positive_int(linear_1_out_features, "linear_1_out_features")
@@ -74,8 +85,12 @@ class MLP:
             raise ValueError(
                 "linear_1_out_features ({}) must equal linear_2_in_features ({}): the second "
                 "layer reads the first one's output".format(linear_1_out_features, linear_2_in_features))
-        self.f = _activation(f_function, "f_function")
-        self.g = _activation(g_function, "g_function")
+        if not isinstance(numerics, str) or numerics not in NUMERICS:
+            raise ValueError("numerics must be one of {}, got {!r}".format(
+                ", ".join(repr(n) for n in NUMERICS), numerics))
+        self.f = _activation(f_function, "f_function", numerics)
+        self.g = _activation(g_function, "g_function", numerics)
+        self.numerics = numerics
         self.f_function = f_function
         self.g_function = g_function
 
@@ -111,18 +126,22 @@ class MLP:
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
 
         f, g = self.f, self.g
-        z1 = linear_forward(x, W1, b1)  # noqa: F405
+        z1 = linear_forward(x, W1, b1)
         z2 = f["forward"](z1)
-        z3 = linear_forward(z2, W2, b2)  # noqa: F405
+        z3 = linear_forward(z2, W2, b2)
         y_hat = g["forward"](z3)
 
         # Keep only what the backward needs: x and z2 for the weight gradients, and each
         # activation's input and/or result as its generated backward says ("saves").
         f_values = {"input": z1, "result": z2}
         g_values = {"input": z3, "result": y_hat}
-        self.cache = {"x": x, "z2": z2, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
+        self.cache = {"x": x, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
                       "f": {s: f_values[s] for s in f["saves"]},
                       "g": {s: g_values[s] for s in g["saves"]}}
+        # An accurate backward that reads f's input alone: keep z1 and recompute z2 = f(z1)
+        # in backward, so that no more is kept than autograd keeps (it saves z2).
+        if self.numerics == "torch" or "input" not in f["saves"] or "result" in f["saves"]:
+            self.cache["z2"] = z2
         # As autograd does: remember each saved tensor's version counter, so that backward()
         # can refuse values changed in place since (e.g. x += 1, y_hat.clamp_(...)).
         self.cache["versions"] = [(what, tensor, tensor._version) for what, tensor in _saved(self.cache)]
@@ -153,12 +172,13 @@ class MLP:
         # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
         with torch.no_grad():
             dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])  # noqa: F405
-            self.grads["dJdb2"] = linear_backward_bias(dJdz3)  # noqa: F405
-            dJdz2 = linear_backward_input(dJdz3, W2)  # noqa: F405
+            z2 = self.cache["z2"] if "z2" in self.cache else self.f["forward"](self.cache["f"]["input"])
+            self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)
+            self.grads["dJdb2"] = linear_backward_bias(dJdz3)
+            dJdz2 = linear_backward_input(dJdz3, W2)
             dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
-            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])  # noqa: F405
-            self.grads["dJdb1"] = linear_backward_bias(dJdz1)  # noqa: F405
+            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
+            self.grads["dJdb1"] = linear_backward_bias(dJdz1)
         # No gradient for x: nothing upstream of the first layer needs it.
 
     def clear_grad_and_cache(self):
@@ -171,7 +191,8 @@ def _saved(cache):
     """(name for messages, tensor) of every tensor backward() reads from the cache."""
     yield "x", cache["x"]
     yield "parameters['W2']", cache["W2"]
-    yield "the first activation's result", cache["z2"]
+    if "z2" in cache:  # else recomputed from f's input, which is checked below
+        yield "the first activation's result", cache["z2"]
     for layer, values in (("f_function's", cache["f"]), ("g_function's", cache["g"])):
         for name, tensor in values.items():
             yield ("y_hat (the forward's result)" if layer == "g_function's" and name == "result"
@@ -199,8 +220,8 @@ def mse_loss(y, y_hat):
     """
     _check_pair(y, y_hat)
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
-        dJdy_hat = mse_loss_backward(y_hat, y)  # noqa: F405
-    return mse_loss_forward(y_hat, y), dJdy_hat  # noqa: F405
+        dJdy_hat = mse_loss_backward(y_hat, y)
+    return mse_loss_forward(y_hat, y), dJdy_hat
 
 
 def bce_loss(y, y_hat):
@@ -232,5 +253,5 @@ def bce_loss(y, y_hat):
                          "its {} values are outside or NaN, the first y{} = {}".format(
                              int(bad.sum()), y.numel(), list(first), y[first].item()))
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
-        dJdy_hat = bce_loss_backward(y_hat, y)  # noqa: F405
-    return bce_loss_forward(y_hat, y), dJdy_hat  # noqa: F405
+        dJdy_hat = bce_loss_backward(y_hat, y)
+    return bce_loss_forward(y_hat, y), dJdy_hat

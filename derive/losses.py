@@ -11,10 +11,9 @@ TorchPrinter._divide_by_counts for why that matters to BCE).
 In numerator layout dJ/dy_hat is a row vector, and the batched code holds one such row per
 sample, i.e. an array shaped like y_hat.
 """
-import functools
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Tuple
+from typing import Tuple
 
 import sympy as sp
 
@@ -37,8 +36,10 @@ class Loss:
     name: str
     term: sp.Expr  # one element's loss, the one definition
     latex: str
-    forward_rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
-    backward_rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
+    forward_rewrites: Tuple[rewrites.Rewrite, ...] = ()  # on the term
+    backward_rewrites: Tuple[rewrites.Rewrite, ...] = ()  # on d term / d input
+    # On the reduced loss and its gradient: the count divides last, as PyTorch rounds.
+    reduction_rewrites: Tuple[rewrites.Rewrite, ...] = (rewrites.DivideCountLast(numel),)
 
     @staticmethod
     def scale(reduction, count=numel):
@@ -48,7 +49,7 @@ class Loss:
 
     @cached_property
     def safe_term(self):
-        return rewrites.apply(self.term, self.forward_rewrites)
+        return rewrites.apply(self.term, self.forward_rewrites, self)
 
     def expression(self, reduction, safe=True):
         """The scalar loss J over numel elements."""
@@ -61,7 +62,7 @@ class Loss:
 
     @cached_property
     def derivative(self):
-        return rewrites.apply(self.raw_derivative, self.backward_rewrites)
+        return rewrites.apply(self.raw_derivative, self.backward_rewrites, self)
 
     def gradient(self, reduction):
         """dJ/dinput_i: the array the course's mse_loss / bce_loss return as dJdy_hat."""
@@ -72,8 +73,8 @@ LOSSES = (
     Loss("mse_loss", (input - target) ** 2, r"\ell_{\mathrm{MSE}}"),
     Loss("bce_loss", -(target * sp.log(input) + (1 - target) * sp.log(1 - input)),
          r"\ell_{\mathrm{BCE}}",
-         forward_rewrites=(functools.partial(rewrites.clamp_log, floor=BCE_LOG_FLOOR),),
-         backward_rewrites=(functools.partial(rewrites.clamp_denominator, variable=input, eps=BCE_EPS),)),
+         forward_rewrites=(rewrites.ClampLog(BCE_LOG_FLOOR),),
+         backward_rewrites=(rewrites.ClampDenominator(input, BCE_EPS),)),
 )
 
 BY_NAME = {loss.name: loss for loss in LOSSES}

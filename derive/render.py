@@ -4,20 +4,21 @@ Deterministic by construction: no timestamps, fixed iteration orders, and files 
 only when their bytes change, so a second run touches nothing.
 """
 import argparse
+import ast
 import os
 import pathlib
 import sys
 
 import jinja2
 
-from derive import checks, code, course_tests, theory, trial_run
+from derive import checks, code, course_tests, theory
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 GENERATED = ROOT / "generated"
 
-# The marker line in mlp.py that the standalone submission file replaces with the code.
-INLINE_MARKER = "# @inline generated/layers.py"
+# The module whose import in mlp.py the standalone submission file replaces with its code.
+INLINED_MODULE = "generated.layers"
 
 COMMENT = {".py": "#", ".tex": "%"}
 
@@ -39,14 +40,18 @@ def _environment():
 
 
 def _standalone_context(ctx):
-    """mlp.py split around its import of generated/layers.py: the submission inlines it."""
+    """mlp.py split around its import from generated/layers.py: the submission inlines it.
+    Found with ``ast``; every imported name must be one the generated code defines."""
     source = (ROOT / "mlp.py").read_text()
+    imports = [node for node in ast.parse(source).body
+               if isinstance(node, ast.ImportFrom) and node.module == INLINED_MODULE]
+    if len(imports) != 1:
+        raise SystemExit("mlp.py must import from {} exactly once, at top level".format(INLINED_MODULE))
+    (node,) = imports
     lines = source.splitlines(keepends=True)
-    marked = [i for i, line in enumerate(lines) if line.rstrip().endswith(INLINE_MARKER)]
-    if len(marked) != 1:
-        raise SystemExit("mlp.py must hold exactly one line ending in {!r}".format(INLINE_MARKER))
-    (i,) = marked
-    return dict(ctx, before="".join(lines[:i]).rstrip("\n"), after="".join(lines[i + 1:]).rstrip("\n"))
+    return dict(ctx, before="".join(lines[:node.lineno - 1]).rstrip("\n"),
+                after="".join(lines[node.end_lineno:]).rstrip("\n"),
+                inlined_names=sorted(alias.name for alias in node.names))
 
 
 def outputs():
@@ -99,23 +104,27 @@ def main(argv=None):
     args = parser.parse_args(argv)
     checks.run_all()
     files = render()
-    # the files the standalone mlp.py is built from: an error in it is reported at their line
-    sources = {"mlp.py": (ROOT / "mlp.py").read_text(), "generated/layers.py": files["layers.py"]}
-    try:
-        trial_run.check(files, sources)
-    except trial_run.TrialError as error:
-        print("make derive: the rendered code does not run, so nothing was written:\n  {}".format(error),
-              file=sys.stderr)
-        return 1
     generated = GENERATED
+    stale = [t for t, text in sorted(files.items())
+             if not (generated / t).exists() or (generated / t).read_text() != text]
     if args.check:
-        stale = [t for t, text in sorted(files.items())
-                 if not (generated / t).exists() or (generated / t).read_text() != text]
         for t in stale:
             print("stale: generated/{}".format(t), file=sys.stderr)
         if stale:
             print("generated/ is stale: run `make derive` and commit generated/", file=sys.stderr)
         return 1 if stale else 0
+    if stale:
+        # Only what is about to be written needs its trial run (what is on disk already passed
+        # one): a derive that changes nothing stays symbolic and never imports torch (~2 s).
+        from derive import trial_run
+        # the files the standalone mlp.py is built from: an error in it is reported at their line
+        sources = {"mlp.py": (ROOT / "mlp.py").read_text(), "generated/layers.py": files["layers.py"]}
+        try:
+            trial_run.check(files, sources)
+        except trial_run.TrialError as error:
+            print("make derive: the rendered code does not run, so nothing was written:\n  {}".format(error),
+                  file=sys.stderr)
+            return 1
     changed = write(files, generated)
     print("make derive: {} files checked, {} rewritten{}".format(
         len(files), len(changed), "".join("\n  generated/" + c for c in changed)))

@@ -12,31 +12,31 @@ import operator
 import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
-# (generated/mlp_standalone.py) has the code itself in place of the next line.
+# (generated/mlp_standalone.py) has the code itself in place of this import.
 # ---------------------------------------------------------------------------------------------
-# Linear: result = input @ weight^T + bias (rows); z = W x + b (columns, the theory)
+# Linear: result = input @ weight.T + bias (rows); z = W x + b (columns, the theory)
 # Backward, one formula per input. dJ/dweight has weight's shape (m x n), as torch stores it;
 # the numerator-layout dJ/dW of the theory is its transpose (n x m).
 # ---------------------------------------------------------------------------------------------
 
 
 def linear_forward(input, weight, bias):
-    """result = input*weight.T + 1*bias.T"""
+    """result = input @ weight.T + bias"""
     return torch.addmm(bias, input, weight.t())
 
 
 def linear_backward_input(grad, weight):
-    """dJ/dinput = grad*weight"""
+    """dJ/dinput = grad @ weight"""
     return grad.mm(weight)
 
 
 def linear_backward_weight(grad, input):
-    """dJ/dweight = grad.T*input"""
+    """dJ/dweight = grad.T @ input"""
     return grad.t().mm(input)
 
 
 def linear_backward_bias(grad):
-    """dJ/dbias = grad.T*1"""
+    """dJ/dbias = grad.T @ ones(B, 1)"""
     return grad.sum(0)
 
 
@@ -57,9 +57,9 @@ def identity_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # relu: result = Max(0, input)
 # f' as SymPy derives it: Heaviside(input)
-# f' as evaluated:       Piecewise((1, result > 0), (0, True))
-#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+# f' as evaluated:       Piecewise((0, result <= 0), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 0; f'(nan) = 1.
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -74,9 +74,9 @@ def relu_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # scaled_relu: result = 5*Max(0, input)
 # f' as SymPy derives it: 5*Heaviside(input)
-# f' as evaluated:       Piecewise((5, result > 0), (0, True))
-#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+# f' as evaluated:       Piecewise((0, result <= 0), (5, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 0; f'(nan) = 5.
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -90,9 +90,10 @@ def scaled_relu_backward(grad, input=None, result=None):
 
 # ---------------------------------------------------------------------------------------------
 # sigmoid: result = 1/(1 + exp(-input))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
 # f' as SymPy derives it: exp(-input)/(1 + exp(-input))**2
 # f' as evaluated:       result*(1 - result)
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -104,11 +105,17 @@ def sigmoid_backward(grad, input=None, result=None):
     return grad*result*(1 - result)
 
 
+# numerics="accurate" (sympy:as is): f' = sigmoid(-input)*sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+def sigmoid_backward_accurate(grad, input=None, result=None):
+    return grad*torch.sigmoid(input)*torch.sigmoid(-input)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh: result = tanh(input)
 # f' as SymPy derives it: 1 - tanh(input)**2
 # f' as evaluated:       1 - result**2
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -120,11 +127,19 @@ def tanh_backward(grad, input=None, result=None):
     return grad*(1 - result**2)
 
 
+# numerics="accurate" (sympy:sech_squared): f' = 4*sigmoid(-2*Abs(input))*sigmoid(2*Abs(input))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+def tanh_backward_accurate(grad, input=None, result=None):
+    return 4*grad*torch.sigmoid(-2*torch.abs(input))*torch.sigmoid(2*torch.abs(input))
+
+
 # ---------------------------------------------------------------------------------------------
-# leaky_relu: result = Piecewise((input, input > 0), (input/100, True))
+# leaky_relu: result = Piecewise((input, input > 0), (input*negative_slope, True))
+#   with negative_slope = 0.01 (PyTorch's defaults)
 # f' as SymPy derives it: Piecewise((1, input > 0), (1/100, True))
 # f' as evaluated:       Piecewise((1, result > 0), (1/100, True))
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -137,10 +152,12 @@ def leaky_relu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# softplus: result = Piecewise((input, input > 20), (log(exp(input) + 1), True))
+# softplus: result = Piecewise((input, threshold < beta*input), (log(exp(beta*input) + 1)/beta, True))
+#   with beta = 1, threshold = 20 (PyTorch's defaults)
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
 # f' as SymPy derives it: Piecewise((1, input > 20), (exp(input)/(exp(input) + 1), True))
-# f' as evaluated:       Piecewise((1, input > 20), (1/(1 + exp(-input)), True))
-#   rewrite: exp(a)/(exp(a) + 1) -> 1/(1 + exp(-a)).
+# f' as evaluated:       Piecewise((1, input > 20), (sigmoid(input), True))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -155,6 +172,8 @@ def softplus_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # gelu: result = input*(erf(sqrt(2)*input/2) + 1)/2
 # f' as SymPy derives it: sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + erf(sqrt(2)*input/2)/2 + 1/2
+# f' as evaluated:       sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + (erf(sqrt(2)*input/2) + 1)/2
+#   rewrite: 1/2 + erf(a)/2 -> (1 + erf(a))/2, summed before the other terms, as PyTorch's GELU backward (0.5*(1 + erf(x/sqrt 2)) + x*pdf): equal for every real a; where erf(a) is about -1, adding x*phi(x) to erf(a)/2 before the 1/2 cancels it away (61.9 bits of error in float64, autograd 46.7).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -163,7 +182,294 @@ def gelu_forward(input):
 
 
 def gelu_backward(grad, input=None, result=None):
-    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*torch.erf(0.7071067811865476*input) + 0.5)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*(torch.erf(0.7071067811865476*input) + 1))
+
+
+# numerics="accurate" (torch:erfc_reflected+split_square in float64): f' = sqrt(2)*input*exp(-(input - HighHalf(input))*(input + HighHalf(input))/2)*exp(-HighHalf(input)**2/2)/(2*sqrt(pi)) + Erfc(-sqrt(2)*input/2)/2
+#   rewrite: erf(a) -> erfc(-a) - 1: 1 + erf(a) = erfc(-a) without cancelling.
+#   rewrite: exp(c a^2) -> exp(c h^2) exp(c (a-h)(a+h)), h = a's high half: a^2 without the rounding that exp amplifies by |c a^2|.
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def gelu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    high = input.clamp(-1e4, 1e4).float().to(input.dtype)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*high**2)*torch.exp(-0.5*(high + input)*(-high + input)) + 0.5*torch.erfc(-0.7071067811865476*input)).to(grad.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# relu6: result = Min(6, Max(0, input))
+# f' as SymPy derives it: Heaviside(input)*Heaviside(6 - Max(0, input))
+# f' as evaluated:       Piecewise((0, (input >= 6) | (input <= 0)), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 0, f'(6) = 0; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def relu6_forward(input):
+    return torch.clamp(input, min=0, max=6)
+
+
+def relu6_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= 0) | (input >= 6), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# elu: result = Piecewise((input, input > 0), (alpha*(exp(input) - 1), True))
+#   with alpha = 1 (PyTorch's defaults)
+#   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
+# f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
+# f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = alpha; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def elu_forward(input):
+    return torch.where(input > 0, input, torch.expm1(input))
+
+
+def elu_backward(grad, input=None, result=None):
+    return torch.where(input <= 0, grad*torch.exp(input), grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# selu: result = scale*Piecewise((input, input > 0), (alpha*(exp(input) - 1), True))
+#   with alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946 (PyTorch's defaults)
+#   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
+# f' as SymPy derives it: 1.0507009873554805*Piecewise((1, input > 0), (1.6732632423543773*exp(input), True))
+# f' as evaluated:       Piecewise((1.7580993408473769*exp(input), input <= 0), (1.0507009873554805, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = scale*alpha; f'(nan) = scale.
+# ---------------------------------------------------------------------------------------------
+
+
+def selu_forward(input):
+    return 1.0507009873554805*torch.where(input > 0, input, 1.6732632423543772*torch.expm1(input))
+
+
+def selu_backward(grad, input=None, result=None):
+    return torch.where(input <= 0, 1.7580993408473768*grad*torch.exp(input), 1.0507009873554805*grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# celu: result = Piecewise((input, input > 0), (alpha*(exp(input/alpha) - 1), True))
+#   with alpha = 1 (PyTorch's defaults)
+#   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
+# f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
+# f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 1; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def celu_forward(input):
+    return torch.where(input > 0, input, torch.expm1(input))
+
+
+def celu_backward(grad, input=None, result=None):
+    return torch.where(input <= 0, grad*torch.exp(input), grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# gelu_tanh: result = input*(tanh(sqrt(2)*(input**3*kappa + input)/sqrt(pi)) + 1)/2
+#   with kappa = 0.044715 (PyTorch's defaults)
+# f' as SymPy derives it: sqrt(2)*input*(1 - tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))**2)*(26829*input**2/200000 + 1)/(2*sqrt(pi)) + tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))/2 + 1/2
+# ---------------------------------------------------------------------------------------------
+
+
+def gelu_tanh_forward(input):
+    return 0.5*input*(torch.tanh(0.7978845608028654*(0.044715*input**3 + input)) + 1)
+
+
+def gelu_tanh_backward(grad, input=None, result=None):
+    return grad*(0.3989422804014327*input*(1 - torch.tanh(0.7978845608028654*(0.044715*input**3 + input))**2)*(0.134145*input**2 + 1) + 0.5*torch.tanh(0.7978845608028654*(0.044715*input**3 + input)) + 0.5)
+
+
+# numerics="accurate" (torch:sech_squared+tanh_as_sigmoid in float64): f' = 2*sqrt(2)*input*(26829*input**2/200000 + 1)*sigmoid(-2*sqrt(2)*Abs(8943*input**3/200000 + input)/sqrt(pi))*sigmoid(2*sqrt(2)*Abs(8943*input**3/200000 + input)/sqrt(pi))/sqrt(pi) + sigmoid(2*sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: tanh(a) -> 2 sigmoid(2a) - 1: 1 + tanh(a) = 2 sigmoid(2a) without cancelling.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def gelu_tanh_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(1.5957691216057308*input*(0.134145*input**2 + 1)*torch.sigmoid(-1.5957691216057308*torch.abs(0.044715*input**3 + input))*torch.sigmoid(1.5957691216057308*torch.abs(0.044715*input**3 + input)) + torch.sigmoid(1.5957691216057308*(0.044715*input**3 + input))).to(grad.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# silu: result = input/(1 + exp(-input))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# f' as SymPy derives it: input*exp(-input)/(1 + exp(-input))**2 + 1/(1 + exp(-input))
+# f' as evaluated:       input*sigmoid(-input)*sigmoid(input) + sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# ---------------------------------------------------------------------------------------------
+
+
+def silu_forward(input):
+    return input*torch.sigmoid(input)
+
+
+def silu_backward(grad, input=None, result=None):
+    return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input))
+
+
+# numerics="accurate" (torch:as is in float64): f' = input*sigmoid(-input)*sigmoid(input) + sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def silu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input)).to(grad.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# mish: result = input*tanh(log(exp(input) + 1))
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+# f' as SymPy derives it: input*(1 - tanh(log(exp(input) + 1))**2)*exp(input)/(exp(input) + 1) + tanh(log(exp(input) + 1))
+# f' as evaluated:       input*(1 - tanh(log1p(exp(input)))**2)*sigmoid(input) + tanh(log1p(exp(input)))
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# ---------------------------------------------------------------------------------------------
+
+
+def mish_forward(input):
+    return input*torch.tanh(torch.log1p(torch.exp(input)))
+
+
+def mish_backward(grad, input=None, result=None):
+    return grad*(input*(1 - torch.tanh(torch.log1p(torch.exp(input)))**2)*torch.sigmoid(input) + torch.tanh(torch.log1p(torch.exp(input))))
+
+
+# numerics="accurate" (torch:sech_squared in float64): f' = 4*input*sigmoid(-input)**2*sigmoid(input)/(sigmoid(-input)**2 + 1)**2 + tanh(log1p(exp(input)))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def mish_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(4*input*torch.sigmoid(-input)**2*torch.sigmoid(input)/(torch.sigmoid(-input)**2 + 1)**2 + torch.tanh(torch.log1p(torch.exp(input)))).to(grad.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# softsign: result = input/(Abs(input) + 1)
+# f' as SymPy derives it: -input*sign(input)/(Abs(input) + 1)**2 + 1/(Abs(input) + 1)
+# f' as evaluated:       (Abs(input) + 1)**(-2)
+#   rewrite: a*sign(a) -> |a|, then one fraction: the terms that cancel at large |a| cancel exactly.
+# ---------------------------------------------------------------------------------------------
+
+
+def softsign_forward(input):
+    return input/(torch.abs(input) + 1)
+
+
+def softsign_backward(grad, input=None, result=None):
+    return grad/(torch.abs(input) + 1)**2
+
+
+# ---------------------------------------------------------------------------------------------
+# logsigmoid: result = log(1/(1 + exp(-input)))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: log(sigmoid(a)) -> min(a, 0) - log1p(exp(-|a|)): equal for every real a; sigmoid(a) underflows to 0 (log 0 = -inf) once a < -88 in float32, where log sigmoid(a) is about a.
+# f' as SymPy derives it: exp(-input)/(1 + exp(-input))
+# f' as evaluated:       sigmoid(-input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# ---------------------------------------------------------------------------------------------
+
+
+def logsigmoid_forward(input):
+    return -torch.log1p(torch.exp(-torch.abs(input))) + torch.clamp(input, max=0)
+
+
+def logsigmoid_backward(grad, input=None, result=None):
+    return grad*torch.sigmoid(-input)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardtanh: result = Min(max_val, Max(input, min_val))
+#   with min_val = -1, max_val = 1 (PyTorch's defaults)
+# f' as SymPy derives it: Heaviside(1 - Max(-1, input))*Heaviside(input + 1)
+# f' as evaluated:       Piecewise((0, (input >= 1) | (input <= -1)), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(min_val) = 0, f'(max_val) = 0; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def hardtanh_forward(input):
+    return torch.clamp(input, min=-1, max=1)
+
+
+def hardtanh_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= -1) | (input >= 1), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardsigmoid: result = Min(6, Max(0, input + 3))/6
+# f' as SymPy derives it: Heaviside(6 - Max(0, input + 3))*Heaviside(input + 3)/6
+# f' as evaluated:       Piecewise((1/6, (input > -3) & (input < 3)), (0, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-3) = 0, f'(3) = 0; f'(nan) = 0.
+# ---------------------------------------------------------------------------------------------
+
+
+def hardsigmoid_forward(input):
+    return 0.16666666666666666*torch.clamp(input + 3, min=0, max=6)
+
+
+def hardsigmoid_backward(grad, input=None, result=None):
+    return (0.16666666666666666*grad).masked_fill(~((input < 3) & (input > -3)), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardswish: result = input*Min(6, Max(0, input + 3))/6
+# f' as SymPy derives it: input*Heaviside(6 - Max(0, input + 3))*Heaviside(input + 3)/6 + Min(6, Max(0, input + 3))/6
+# f' as evaluated:       Piecewise((0, input <= -3), (input/3 + 1/2, input < 3), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-3) = 0, f'(3) = 1; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def hardswish_forward(input):
+    return 0.16666666666666666*input*torch.clamp(input + 3, min=0, max=6)
+
+
+def hardswish_backward(grad, input=None, result=None):
+    return (torch.where(input < 3, grad*(0.3333333333333333*input + 0.5), grad)).masked_fill(input <= -3, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# tanhshrink: result = input - tanh(input)
+# f' as SymPy derives it: tanh(input)**2
+# ---------------------------------------------------------------------------------------------
+
+
+def tanhshrink_forward(input):
+    return input - torch.tanh(input)
+
+
+def tanhshrink_backward(grad, input=None, result=None):
+    return grad*torch.tanh(input)**2
+
+
+# ---------------------------------------------------------------------------------------------
+# softshrink: result = input - Min(lambd, Max(input, -lambd))
+#   with lambd = 0.5 (PyTorch's defaults)
+# f' as SymPy derives it: -Heaviside(1/2 - Max(-1/2, input))*Heaviside(input + 1/2) + 1
+# f' as evaluated:       Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-lambd) = 0, f'(lambd) = 0; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def softshrink_forward(input):
+    return input - torch.clamp(input, min=-0.5, max=0.5)
+
+
+def softshrink_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= 0.5) & (input >= -0.5), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardshrink: result = Piecewise((0, (input <= lambd) & (input >= -lambd)), (input, True))
+#   with lambd = 0.5 (PyTorch's defaults)
+# f' as SymPy derives it: Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
+# ---------------------------------------------------------------------------------------------
+
+
+def hardshrink_forward(input):
+    return input.masked_fill((input <= 0.5) & (input >= -0.5), 0)
+
+
+def hardshrink_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= 0.5) & (input >= -0.5), 0)
 
 
 # Each activation's forward, backward, and what the backward needs from the forward pass.
@@ -176,12 +482,56 @@ ACTIVATIONS = {
     "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('result',)},
     "softplus": {"forward": softplus_forward, "backward": softplus_backward, "saves": ('input',)},
     "gelu": {"forward": gelu_forward, "backward": gelu_backward, "saves": ('input',)},
+    "relu6": {"forward": relu6_forward, "backward": relu6_backward, "saves": ('input',)},
+    "elu": {"forward": elu_forward, "backward": elu_backward, "saves": ('input',)},
+    "selu": {"forward": selu_forward, "backward": selu_backward, "saves": ('input',)},
+    "celu": {"forward": celu_forward, "backward": celu_backward, "saves": ('input',)},
+    "gelu_tanh": {"forward": gelu_tanh_forward, "backward": gelu_tanh_backward, "saves": ('input',)},
+    "silu": {"forward": silu_forward, "backward": silu_backward, "saves": ('input',)},
+    "mish": {"forward": mish_forward, "backward": mish_backward, "saves": ('input',)},
+    "softsign": {"forward": softsign_forward, "backward": softsign_backward, "saves": ('input',)},
+    "logsigmoid": {"forward": logsigmoid_forward, "backward": logsigmoid_backward, "saves": ('input',)},
+    "hardtanh": {"forward": hardtanh_forward, "backward": hardtanh_backward, "saves": ('input',)},
+    "hardsigmoid": {"forward": hardsigmoid_forward, "backward": hardsigmoid_backward, "saves": ('input',)},
+    "hardswish": {"forward": hardswish_forward, "backward": hardswish_backward, "saves": ('input',)},
+    "tanhshrink": {"forward": tanhshrink_forward, "backward": tanhshrink_backward, "saves": ('input',)},
+    "softshrink": {"forward": softshrink_forward, "backward": softshrink_backward, "saves": ('input',)},
+    "hardshrink": {"forward": hardshrink_forward, "backward": hardshrink_backward, "saves": ('input',)},
+}
+
+# numerics="accurate": per activation, the form `make accuracy` measured most accurate.
+ACCURATE_ACTIVATIONS = {
+    "identity": ACTIVATIONS["identity"],
+    "relu": ACTIVATIONS["relu"],
+    "scaled_relu": ACTIVATIONS["scaled_relu"],
+    "sigmoid": {"forward": sigmoid_forward, "backward": sigmoid_backward_accurate, "saves": ('input',)},
+    "tanh": {"forward": tanh_forward, "backward": tanh_backward_accurate, "saves": ('input',)},
+    "leaky_relu": ACTIVATIONS["leaky_relu"],
+    "softplus": ACTIVATIONS["softplus"],
+    "gelu": {"forward": gelu_forward, "backward": gelu_backward_accurate, "saves": ('input',)},
+    "relu6": ACTIVATIONS["relu6"],
+    "elu": ACTIVATIONS["elu"],
+    "selu": ACTIVATIONS["selu"],
+    "celu": ACTIVATIONS["celu"],
+    "gelu_tanh": {"forward": gelu_tanh_forward, "backward": gelu_tanh_backward_accurate, "saves": ('input',)},
+    "silu": {"forward": silu_forward, "backward": silu_backward_accurate, "saves": ('input',)},
+    "mish": {"forward": mish_forward, "backward": mish_backward_accurate, "saves": ('input',)},
+    "softsign": ACTIVATIONS["softsign"],
+    "logsigmoid": ACTIVATIONS["logsigmoid"],
+    "hardtanh": ACTIVATIONS["hardtanh"],
+    "hardsigmoid": ACTIVATIONS["hardsigmoid"],
+    "hardswish": ACTIVATIONS["hardswish"],
+    "tanhshrink": ACTIVATIONS["tanhshrink"],
+    "softshrink": ACTIVATIONS["softshrink"],
+    "hardshrink": ACTIVATIONS["hardshrink"],
 }
 
 
 # ---------------------------------------------------------------------------------------------
 # mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (PyTorch's reduction='mean')
 # dJ/dinput as SymPy derives it: 2*(input - target)/numel
+# dJ/dinput as evaluated:       (input - target)/(numel/2)
+#   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -198,9 +548,10 @@ def mse_loss_backward(input, target):
 # ---------------------------------------------------------------------------------------------
 # bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (PyTorch's reduction='mean')
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
-# dJ/dinput as evaluated:       (input - target)/(numel*Max(1/1000000000000, input*(1 - input)))
-#   rewrite: log(a) -> Max(log(a), floor).
-#   rewrite: n/d -> n/Max(d, eps), with the fraction's sign moved so that d > 0 inside (0, 1).
+# dJ/dinput as evaluated:       ((input - target)/Max(1.0e-12, input*(1 - input)))/numel
+#   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
+#   rewrite: n/d -> n/max(d, 1e-12), d = input*(1 - input): a finite gradient at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever d >= 1e-12.
+#   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -214,15 +565,20 @@ def bce_loss_backward(input, target):
     return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel
 
 
-def _activation(name, argument):
-    valid = sorted(ACTIVATIONS)  # noqa: F405
+# numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
+# as the truth); "accurate" uses the forms ACCURACY.md measures closest to the true derivative.
+NUMERICS = {"torch": ACTIVATIONS, "accurate": ACCURATE_ACTIVATIONS}
+
+
+def _activation(name, argument, numerics="torch"):
+    valid = sorted(ACTIVATIONS)
     if not isinstance(name, str):
         raise TypeError("{} must be a string naming an activation, got {} {!r}; expected one of: {}"
                         .format(argument, type(name).__name__, name, ", ".join(valid)))
-    if name not in ACTIVATIONS:  # noqa: F405
+    if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
-    return ACTIVATIONS[name]  # noqa: F405
+    return NUMERICS[numerics][name]
 
 
 def _positive_int(value, argument):
@@ -254,7 +610,8 @@ class MLP:
         f_function,
         linear_2_in_features,
         linear_2_out_features,
-        g_function
+        g_function,
+        numerics="torch"
     ):
         """
         Args:
@@ -262,9 +619,12 @@ class MLP:
             linear_1_out_features: the out features of first linear layer
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
-            f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu
+            f_function: string for the f function, a name of ACTIVATIONS: every
+                elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
+                catalogue is derive/activations.py, `python -m derive explain --list`)
             g_function: string for the g function, same choices
+            numerics: "torch" (default), the derivatives as PyTorch computes them, or
+                "accurate", the forms closest to the true derivative (see ACCURACY.md)
         """
         linear_1_in_features = _positive_int(linear_1_in_features, "linear_1_in_features")
         linear_1_out_features = _positive_int(linear_1_out_features, "linear_1_out_features")
@@ -274,8 +634,12 @@ class MLP:
             raise ValueError(
                 "linear_1_out_features ({}) must equal linear_2_in_features ({}): the second "
                 "layer reads the first one's output".format(linear_1_out_features, linear_2_in_features))
-        self.f = _activation(f_function, "f_function")
-        self.g = _activation(g_function, "g_function")
+        if not isinstance(numerics, str) or numerics not in NUMERICS:
+            raise ValueError("numerics must be one of {}, got {!r}".format(
+                ", ".join(repr(n) for n in NUMERICS), numerics))
+        self.f = _activation(f_function, "f_function", numerics)
+        self.g = _activation(g_function, "g_function", numerics)
+        self.numerics = numerics
         self.f_function = f_function
         self.g_function = g_function
 
@@ -311,18 +675,22 @@ class MLP:
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
 
         f, g = self.f, self.g
-        z1 = linear_forward(x, W1, b1)  # noqa: F405
+        z1 = linear_forward(x, W1, b1)
         z2 = f["forward"](z1)
-        z3 = linear_forward(z2, W2, b2)  # noqa: F405
+        z3 = linear_forward(z2, W2, b2)
         y_hat = g["forward"](z3)
 
         # Keep only what the backward needs: x and z2 for the weight gradients, and each
         # activation's input and/or result as its generated backward says ("saves").
         f_values = {"input": z1, "result": z2}
         g_values = {"input": z3, "result": y_hat}
-        self.cache = {"x": x, "z2": z2, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
+        self.cache = {"x": x, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
                       "f": {s: f_values[s] for s in f["saves"]},
                       "g": {s: g_values[s] for s in g["saves"]}}
+        # An accurate backward that reads f's input alone: keep z1 and recompute z2 = f(z1)
+        # in backward, so that no more is kept than autograd keeps (it saves z2).
+        if self.numerics == "torch" or "input" not in f["saves"] or "result" in f["saves"]:
+            self.cache["z2"] = z2
         # As autograd does: remember each saved tensor's version counter, so that backward()
         # can refuse values changed in place since (e.g. x += 1, y_hat.clamp_(...)).
         self.cache["versions"] = [(what, tensor, tensor._version) for what, tensor in _saved(self.cache)]
@@ -353,12 +721,13 @@ class MLP:
         # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
         with torch.no_grad():
             dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])  # noqa: F405
-            self.grads["dJdb2"] = linear_backward_bias(dJdz3)  # noqa: F405
-            dJdz2 = linear_backward_input(dJdz3, W2)  # noqa: F405
+            z2 = self.cache["z2"] if "z2" in self.cache else self.f["forward"](self.cache["f"]["input"])
+            self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)
+            self.grads["dJdb2"] = linear_backward_bias(dJdz3)
+            dJdz2 = linear_backward_input(dJdz3, W2)
             dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
-            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])  # noqa: F405
-            self.grads["dJdb1"] = linear_backward_bias(dJdz1)  # noqa: F405
+            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
+            self.grads["dJdb1"] = linear_backward_bias(dJdz1)
         # No gradient for x: nothing upstream of the first layer needs it.
 
     def clear_grad_and_cache(self):
@@ -371,7 +740,8 @@ def _saved(cache):
     """(name for messages, tensor) of every tensor backward() reads from the cache."""
     yield "x", cache["x"]
     yield "parameters['W2']", cache["W2"]
-    yield "the first activation's result", cache["z2"]
+    if "z2" in cache:  # else recomputed from f's input, which is checked below
+        yield "the first activation's result", cache["z2"]
     for layer, values in (("f_function's", cache["f"]), ("g_function's", cache["g"])):
         for name, tensor in values.items():
             yield ("y_hat (the forward's result)" if layer == "g_function's" and name == "result"
@@ -399,8 +769,8 @@ def mse_loss(y, y_hat):
     """
     _check_pair(y, y_hat)
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
-        dJdy_hat = mse_loss_backward(y_hat, y)  # noqa: F405
-    return mse_loss_forward(y_hat, y), dJdy_hat  # noqa: F405
+        dJdy_hat = mse_loss_backward(y_hat, y)
+    return mse_loss_forward(y_hat, y), dJdy_hat
 
 
 def bce_loss(y, y_hat):
@@ -432,5 +802,5 @@ def bce_loss(y, y_hat):
                          "its {} values are outside or NaN, the first y{} = {}".format(
                              int(bad.sum()), y.numel(), list(first), y[first].item()))
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
-        dJdy_hat = bce_loss_backward(y_hat, y)  # noqa: F405
-    return bce_loss_forward(y_hat, y), dJdy_hat  # noqa: F405
+        dJdy_hat = bce_loss_backward(y_hat, y)
+    return bce_loss_forward(y_hat, y), dJdy_hat
