@@ -79,6 +79,7 @@ gd-model: venv
 
 gd-eval: venv
 	$(PY) -m visualize.evaluate --out out/eval
+	$(PY) -m visualize.zoo_eval --split held-out --out out/eval
 
 # An existing dist/<netid>.zip is refused; FORCE=1 (or yes, true) replaces it and keeps the old
 # one as a backup.
