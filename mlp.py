@@ -52,7 +52,8 @@ class MLP:
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
             f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu
+                leaky_relu | softplus | gelu | softmax | log_softmax (the last two over
+                each row's features)
             g_function: string for the g function, same choices
         """
         for value, argument in ((linear_1_in_features, "linear_1_in_features"),
@@ -189,3 +190,68 @@ def bce_loss(y, y_hat):
                              "{} values are outside, from {} to {}".format(
                                  int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
     return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
+
+
+def _check_distribution_rows(y, y_hat, loss):
+    """Targets of the classification losses: one probability row per sample (one-hot or
+    soft), shaped like y_hat: no NaN, nothing negative, each row summing to 1."""
+    if isinstance(y, torch.Tensor) and not y.is_floating_point():
+        raise ValueError("{} takes y as probability rows shaped like y_hat (one-hot or soft), not {} "
+                         "class indices: use torch.nn.functional.one_hot(y, num_classes).to(y_hat.dtype)".format(
+                             loss, y.dtype))
+    _check_pair(y, y_hat)
+    if y.dim() != 2:
+        raise ValueError("{} needs y and y_hat shaped (batch_size, classes), got {}".format(loss, tuple(y.shape)))
+    if not y.numel():
+        return
+    bad = torch.isnan(y) | (y < 0)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError("{} needs targets y that are probabilities (>= 0); {} of its values are negative "
+                         "or NaN, the first y[{}, {}] = {}".format(loss, int(bad.sum()), row, col, y[row, col].item()))
+    # A row of K float values summing to 1 rounds to within a few K ulps of 1.
+    tolerance = max(1e-6, 8 * y.shape[1] * torch.finfo(y.dtype).eps)
+    off = (y.sum(1) - 1).abs()
+    if bool((off > tolerance).any()):
+        row = int(off.argmax())
+        raise ValueError("{} needs each row of y to sum to 1 (a one-hot or soft label, within {:.1g}); "
+                         "{} rows do not, e.g. row {} sums to {}".format(
+                             loss, tolerance, int((off > tolerance).sum()), row, y[row].sum().item()))
+
+
+def _check_range(y_hat, low, high, loss, expected):
+    """y_hat within [low, high]; NaN passes (it propagates, like every other NaN here)."""
+    outside = (y_hat < low) | (y_hat > high)
+    if y_hat.numel() and bool(outside.any()):
+        raise ValueError("{} needs y_hat {}; {} of its {} values are outside, from {} to {}".format(
+            loss, expected, int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
+
+
+def cross_entropy_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: the predicted probabilities, e.g. g_function='softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y log y_hat (each log clamped at -100)
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "cross_entropy_loss")
+    _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
+    return cross_entropy_loss_forward(y_hat, y), cross_entropy_loss_backward(y_hat, y)  # noqa: F405
+
+
+def nll_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: log-probabilities, e.g. g_function='log_softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y y_hat
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "nll_loss")
+    _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
+    return nll_loss_forward(y_hat, y), nll_loss_backward(y_hat, y)  # noqa: F405

@@ -7,7 +7,7 @@ proofs and the comparisons with torch live in tests/.
 """
 import sympy as sp
 
-from derive import activations, linear, losses
+from derive import activations, linear, losses, vector_layers
 from derive.functions import ElementSum
 from derive.symbols import grad, input, result, target
 
@@ -69,16 +69,35 @@ def check_loss(loss, count=3):
         at = dict(zip(ys, (0.2, 0.55, 0.9)))
         at.update(zip(ts, (0.0, 1.0, 0.25)))
         for y, t in zip(ys, ts):
-            got = loss.gradient(reduction).subs(losses.numel, count).subs({input: y, target: t})
+            got = loss.gradient(reduction).subs(loss.count, count).subs({input: y, target: t})
             _close(got.subs(at), sp.diff(total, y).subs(at), "{} ({}) gradient".format(loss.name, reduction))
-        safe = loss.expression(reduction).subs(losses.numel, count)
+        safe = loss.expression(reduction).subs(loss.count, count)
         safe = safe.replace(ElementSum, lambda e: sum(e.subs({input: y, target: t}) for y, t in zip(ys, ts)))
         _close(safe.subs(at), total.subs(at), "{} ({}) forward".format(loss.name, reduction))
+
+
+def check_vector_layer(layer, size=3):
+    """The printed VJP is grad^T J and the printed forward is the definition, at one point
+    (the symbolic proofs at sizes 1..6 are in tests/test_vector_layers.py)."""
+    jacobian, z = layer.jacobian(size)
+    point = dict(zip(z, (-1.25, 0.5, 2.0)[:size]))
+    g = (0.3, -1.7, 0.9)[:size]
+    expected = sp.Matrix([g]) * jacobian.subs(point)
+    r = [layer.component(list(z), i).subs(point) for i in range(size)]
+    got = layer._at_components(layer.vjp, [point[zi] for zi in z], g, r)
+    for j in range(size):
+        _close(got[j], expected[j], "{} VJP, column {}".format(layer.name, j))
+    printed = layer.stable_forward.xreplace(dict(layer.definitions))
+    got = layer._at_components(printed, [point[zi] for zi in z], [0] * size, [0] * size)
+    for j in range(size):
+        _close(got[j], r[j], "{} stable forward, component {}".format(layer.name, j))
 
 
 def run_all():
     for a in activations.ACTIVATIONS:
         check_activation(a)
+    for layer in vector_layers.VECTOR_LAYERS:
+        check_vector_layer(layer)
     check_linear()
     for loss in losses.LOSSES:
         check_loss(loss)

@@ -1,8 +1,8 @@
 """The torch side: what templates/layers_body.py.j2 needs, as printed strings."""
 import sympy as sp
 
-from derive import activations, linear, losses, rewrites
-from derive.torch_printer import torch_code
+from derive import activations, linear, losses, rewrites, vector_layers
+from derive.torch_printer import torch_code, torch_statements
 
 
 def _math(expr):
@@ -45,10 +45,35 @@ def activation_context(a):
     }
 
 
+def vector_layer_context(layer):
+    assignments, forward = torch_statements(layer.stable_forward, layer.definitions)
+    p = layer.pieces
+    return {
+        "name": layer.name,
+        "forward_math": _math(layer.forward),
+        "stable_math": ", ".join([_math(layer.stable_forward)] + ["{} = {}".format(symbol, _math(value))
+                                                                  for symbol, value in layer.definitions]),
+        "forward_note": _rewrite_notes(layer.forward_rewrites)[0],
+        "term_math": _math(layer.term), "reduced_math": _math(layer.reduced),
+        "pieces": ", ".join("{} = {}".format(k, _math(v)) for k, v in p.items()),
+        "raw_math": _math(layer.raw_vjp),
+        "vjp_math": _math(layer.vjp),
+        "forward_assignments": assignments,
+        "forward": forward,
+        "backward": torch_code(layer.vjp),
+        "saves": repr(layer.saves),
+    }
+
+
+# What a 'mean' loss divides by: the code that counts it, and the words for the comment.
+_COUNTS = {losses.numel: ("input.numel()", "every element"), losses.batch: ("input.shape[0]", "the batch")}
+
+
 def loss_context(loss):
     return {
         "notes": _rewrite_notes(loss.forward_rewrites + loss.backward_rewrites),
         "name": loss.name,
+        "count": loss.count.name, "count_code": _COUNTS[loss.count][0], "count_doc": _COUNTS[loss.count][1],
         "forward_math": _math(loss.expression("mean", safe=False)),
         "raw_math": _math(loss.scale("mean") * loss.raw_derivative),
         "safe_math": _math(loss.gradient("mean")),
@@ -62,5 +87,6 @@ def context():
     return {
         "linear": linear_context(),
         "activations": [activation_context(a) for a in activations.ACTIVATIONS],
+        "vector_layers": [vector_layer_context(v) for v in vector_layers.VECTOR_LAYERS],
         "losses": [loss_context(loss) for loss in losses.LOSSES],
     }

@@ -162,6 +162,49 @@ def gelu_backward(grad, input=None, result=None):
     return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*torch.erf(0.7071067811865476*input) + 0.5)
 
 
+# ---------------------------------------------------------------------------------------------
+# softmax, over the features of each row: result = exp(input)/rowsum(exp(input))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = exp(input)/S, k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = exp(input)/S, dh/dS = -exp(input)/S**2, dk/dinput = exp(input)
+#   = grad*exp(input)/S - exp(input)*rowsum(grad*exp(input))/S**2
+#   = result*(grad - rowsum(grad*result))  (in terms of result: S cancels)
+# forward as evaluated: exp(shifted)/rowsum(exp(shifted)), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+# ---------------------------------------------------------------------------------------------
+
+
+def softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    t0 = torch.exp(shifted)
+    return t0/t0.sum(1, keepdim=True)
+
+
+def softmax_backward(grad, input=None, result=None):
+    return result*(grad - (grad*result).sum(1, keepdim=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# log_softmax, over the features of each row: result = input - log(rowsum(exp(input)))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = input - log(S), k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = 1, dh/dS = -1/S, dk/dinput = exp(input)
+#   = grad - exp(input)*rowsum(grad)/S
+#   = grad - exp(result)*rowsum(grad)  (in terms of result: S cancels)
+# forward as evaluated: shifted - log(rowsum(exp(shifted))), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+# ---------------------------------------------------------------------------------------------
+
+
+def log_softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(1, keepdim=True))
+
+
+def log_softmax_backward(grad, input=None, result=None):
+    return grad - grad.sum(1, keepdim=True)*torch.exp(result)
+
+
 # Each activation's forward, backward, and what the backward needs from the forward pass.
 ACTIVATIONS = {
     "identity": {"forward": identity_forward, "backward": identity_backward, "saves": ()},
@@ -172,11 +215,13 @@ ACTIVATIONS = {
     "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('result',)},
     "softplus": {"forward": softplus_forward, "backward": softplus_backward, "saves": ('input',)},
     "gelu": {"forward": gelu_forward, "backward": gelu_backward, "saves": ('input',)},
+    "softmax": {"forward": softmax_forward, "backward": softmax_backward, "saves": ('result',)},
+    "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
 }
 
 
 # ---------------------------------------------------------------------------------------------
-# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (PyTorch's reduction='mean')
+# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: 2*(input - target)/numel
 # ---------------------------------------------------------------------------------------------
 
@@ -192,7 +237,7 @@ def mse_loss_backward(input, target):
 
 
 # ---------------------------------------------------------------------------------------------
-# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (PyTorch's reduction='mean')
+# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
 # dJ/dinput as evaluated:       (input - target)/(numel*Max(1/1000000000000, input*(1 - input)))
 #   rewrite: log(a) -> Max(log(a), floor).
@@ -208,3 +253,38 @@ def bce_loss_forward(input, target):
 def bce_loss_backward(input, target):
     numel = input.numel()
     return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy_loss: J = sum(-target*log(input))/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target*Heaviside(log(input) + 100)/(batch*input)
+# dJ/dinput as evaluated:       Piecewise((-target/input, log(input) > -100), (0, True))/batch
+#   rewrite: log(a) -> Max(log(a), floor).
+#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
+# ---------------------------------------------------------------------------------------------
+
+
+def cross_entropy_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-target*torch.clamp(torch.log(input), min=-100))/batch
+
+
+def cross_entropy_loss_backward(input, target):
+    batch = input.shape[0]
+    return (-target/input).masked_fill(torch.log(input) <= -100, 0)/batch
+
+
+# ---------------------------------------------------------------------------------------------
+# nll_loss: J = sum(-input*target)/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target/batch
+# ---------------------------------------------------------------------------------------------
+
+
+def nll_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-input*target)/batch
+
+
+def nll_loss_backward(input, target):
+    batch = input.shape[0]
+    return -target/batch

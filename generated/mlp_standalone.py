@@ -164,6 +164,49 @@ def gelu_backward(grad, input=None, result=None):
     return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*torch.erf(0.7071067811865476*input) + 0.5)
 
 
+# ---------------------------------------------------------------------------------------------
+# softmax, over the features of each row: result = exp(input)/rowsum(exp(input))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = exp(input)/S, k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = exp(input)/S, dh/dS = -exp(input)/S**2, dk/dinput = exp(input)
+#   = grad*exp(input)/S - exp(input)*rowsum(grad*exp(input))/S**2
+#   = result*(grad - rowsum(grad*result))  (in terms of result: S cancels)
+# forward as evaluated: exp(shifted)/rowsum(exp(shifted)), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+# ---------------------------------------------------------------------------------------------
+
+
+def softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    t0 = torch.exp(shifted)
+    return t0/t0.sum(1, keepdim=True)
+
+
+def softmax_backward(grad, input=None, result=None):
+    return result*(grad - (grad*result).sum(1, keepdim=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# log_softmax, over the features of each row: result = input - log(rowsum(exp(input)))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = input - log(S), k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = 1, dh/dS = -1/S, dk/dinput = exp(input)
+#   = grad - exp(input)*rowsum(grad)/S
+#   = grad - exp(result)*rowsum(grad)  (in terms of result: S cancels)
+# forward as evaluated: shifted - log(rowsum(exp(shifted))), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+# ---------------------------------------------------------------------------------------------
+
+
+def log_softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(1, keepdim=True))
+
+
+def log_softmax_backward(grad, input=None, result=None):
+    return grad - grad.sum(1, keepdim=True)*torch.exp(result)
+
+
 # Each activation's forward, backward, and what the backward needs from the forward pass.
 ACTIVATIONS = {
     "identity": {"forward": identity_forward, "backward": identity_backward, "saves": ()},
@@ -174,11 +217,13 @@ ACTIVATIONS = {
     "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('result',)},
     "softplus": {"forward": softplus_forward, "backward": softplus_backward, "saves": ('input',)},
     "gelu": {"forward": gelu_forward, "backward": gelu_backward, "saves": ('input',)},
+    "softmax": {"forward": softmax_forward, "backward": softmax_backward, "saves": ('result',)},
+    "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
 }
 
 
 # ---------------------------------------------------------------------------------------------
-# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (PyTorch's reduction='mean')
+# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: 2*(input - target)/numel
 # ---------------------------------------------------------------------------------------------
 
@@ -194,7 +239,7 @@ def mse_loss_backward(input, target):
 
 
 # ---------------------------------------------------------------------------------------------
-# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (PyTorch's reduction='mean')
+# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
 # dJ/dinput as evaluated:       (input - target)/(numel*Max(1/1000000000000, input*(1 - input)))
 #   rewrite: log(a) -> Max(log(a), floor).
@@ -210,6 +255,41 @@ def bce_loss_forward(input, target):
 def bce_loss_backward(input, target):
     numel = input.numel()
     return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy_loss: J = sum(-target*log(input))/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target*Heaviside(log(input) + 100)/(batch*input)
+# dJ/dinput as evaluated:       Piecewise((-target/input, log(input) > -100), (0, True))/batch
+#   rewrite: log(a) -> Max(log(a), floor).
+#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
+# ---------------------------------------------------------------------------------------------
+
+
+def cross_entropy_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-target*torch.clamp(torch.log(input), min=-100))/batch
+
+
+def cross_entropy_loss_backward(input, target):
+    batch = input.shape[0]
+    return (-target/input).masked_fill(torch.log(input) <= -100, 0)/batch
+
+
+# ---------------------------------------------------------------------------------------------
+# nll_loss: J = sum(-input*target)/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target/batch
+# ---------------------------------------------------------------------------------------------
+
+
+def nll_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-input*target)/batch
+
+
+def nll_loss_backward(input, target):
+    batch = input.shape[0]
+    return -target/batch
 
 
 def _activation(name, argument):
@@ -252,7 +332,8 @@ class MLP:
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
             f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu
+                leaky_relu | softplus | gelu | softmax | log_softmax (the last two over
+                each row's features)
             g_function: string for the g function, same choices
         """
         for value, argument in ((linear_1_in_features, "linear_1_in_features"),
@@ -389,3 +470,68 @@ def bce_loss(y, y_hat):
                              "{} values are outside, from {} to {}".format(
                                  int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
     return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
+
+
+def _check_distribution_rows(y, y_hat, loss):
+    """Targets of the classification losses: one probability row per sample (one-hot or
+    soft), shaped like y_hat: no NaN, nothing negative, each row summing to 1."""
+    if isinstance(y, torch.Tensor) and not y.is_floating_point():
+        raise ValueError("{} takes y as probability rows shaped like y_hat (one-hot or soft), not {} "
+                         "class indices: use torch.nn.functional.one_hot(y, num_classes).to(y_hat.dtype)".format(
+                             loss, y.dtype))
+    _check_pair(y, y_hat)
+    if y.dim() != 2:
+        raise ValueError("{} needs y and y_hat shaped (batch_size, classes), got {}".format(loss, tuple(y.shape)))
+    if not y.numel():
+        return
+    bad = torch.isnan(y) | (y < 0)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError("{} needs targets y that are probabilities (>= 0); {} of its values are negative "
+                         "or NaN, the first y[{}, {}] = {}".format(loss, int(bad.sum()), row, col, y[row, col].item()))
+    # A row of K float values summing to 1 rounds to within a few K ulps of 1.
+    tolerance = max(1e-6, 8 * y.shape[1] * torch.finfo(y.dtype).eps)
+    off = (y.sum(1) - 1).abs()
+    if bool((off > tolerance).any()):
+        row = int(off.argmax())
+        raise ValueError("{} needs each row of y to sum to 1 (a one-hot or soft label, within {:.1g}); "
+                         "{} rows do not, e.g. row {} sums to {}".format(
+                             loss, tolerance, int((off > tolerance).sum()), row, y[row].sum().item()))
+
+
+def _check_range(y_hat, low, high, loss, expected):
+    """y_hat within [low, high]; NaN passes (it propagates, like every other NaN here)."""
+    outside = (y_hat < low) | (y_hat > high)
+    if y_hat.numel() and bool(outside.any()):
+        raise ValueError("{} needs y_hat {}; {} of its {} values are outside, from {} to {}".format(
+            loss, expected, int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
+
+
+def cross_entropy_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: the predicted probabilities, e.g. g_function='softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y log y_hat (each log clamped at -100)
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "cross_entropy_loss")
+    _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
+    return cross_entropy_loss_forward(y_hat, y), cross_entropy_loss_backward(y_hat, y)  # noqa: F405
+
+
+def nll_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: log-probabilities, e.g. g_function='log_softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y y_hat
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "nll_loss")
+    _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
+    return nll_loss_forward(y_hat, y), nll_loss_backward(y_hat, y)  # noqa: F405

@@ -1,0 +1,164 @@
+"""Vector layers: each output reads the whole row, so the Jacobian is no longer diagonal.
+
+A layer here is written as result_i = h(input_i, S) with S = sum_j k(input_j), a reduction
+over one sample's features (dim 1; rows are samples). Softmax is h = exp(input)/S, log_softmax
+h = input - log(S), both with k = exp. The definition is the componentwise one,
+result_i = exp(z_i) / sum_j exp(z_j); ``jacobian(n)`` differentiates exactly that.
+
+The backward never builds the n x n Jacobian. The chain rule through S gives, for an upstream
+row ``grad``,
+
+    (grad^T J)_j = grad_j dh/dinput(z_j, S) + k'(z_j) * sum_i grad_i dh/dS(z_i, S)
+
+a "row-sum form": elementwise terms and one RowSum. SymPy differentiates h and k; the form is
+then written in terms of ``result`` (solving result = h(input, S) for input), after which S
+cancels: softmax's VJP is result * (grad - RowSum(grad * result)), log_softmax's
+grad - exp(result) * RowSum(grad), the formulas of PyTorch's derivatives.yaml.
+``vjp_equals_jacobian(n)`` proves the printed form equal to grad^T J at size n, and
+``stable_forward_equal(n)`` proves the printed forward (the row max subtracted, log_softmax as
+z - logsumexp) equal to the definition; tests/test_vector_layers.py runs both at sizes 1..6.
+"""
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy as sp
+
+from derive.functions import RowMax, RowSum
+from derive.symbols import grad, input, result, shifted
+
+S = sp.Symbol("S", positive=True)  # sum_j k(input_j): one value per row
+# The named intermediates a printed forward may use.
+DEFINITIONS = {shifted: input - RowMax(input)}
+
+
+def subtract_row_max(expr):
+    """input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+
+    The largest argument of exp is then 0 and the row sum is at least 1, so its log is finite.
+    Equal to the definition for every shift m of a row, since exp(z - m) = exp(z) exp(-m) and
+    h(z - m, exp(-m) S) = h(z, S) for softmax and log_softmax; the row max is one such m.
+    ``stable_forward_equal`` proves it for each layer.
+    """
+    return expr.xreplace({input: shifted})
+
+
+@dataclass(frozen=True)
+class VectorLayer:
+    name: str
+    term: sp.Expr  # h(input, S): one output, given the row's reduction S
+    reduced: sp.Expr  # k(input): S = RowSum(k(input))
+    latex: str
+    forward_rewrites: tuple = (subtract_row_max,)
+    jacobian_latex: str = ""  # the n x n Jacobian, numerator layout, as the theory writes it
+
+    @cached_property
+    def forward(self):
+        """The definition, as a batched expression: h(input, RowSum(k(input)))."""
+        return self.term.subs(S, RowSum(self.reduced))
+
+    @cached_property
+    def stable_forward(self):
+        """The forward as printed: the definition after ``forward_rewrites``, possibly in the
+        named intermediates of ``DEFINITIONS``."""
+        expr = self.forward
+        for rewrite in self.forward_rewrites:
+            expr = rewrite(expr)
+        return expr
+
+    @cached_property
+    def definitions(self):
+        """The intermediates ``stable_forward`` uses, (symbol, expression) in order."""
+        return tuple((s, d) for s, d in DEFINITIONS.items() if s in self.stable_forward.free_symbols)
+
+    def component(self, z, i):
+        """result_i at the component symbols z, from the definition."""
+        total = sum(self.reduced.subs(input, zj) for zj in z)
+        return self.term.subs(input, z[i]).subs(S, total)
+
+    def jacobian(self, n):
+        """The n x n Jacobian in numerator layout (a row per output), componentwise from the
+        definition, at symbols z_1..z_n; returns (J, z)."""
+        z = sp.Matrix(sp.symbols("z_1:{}".format(n + 1), real=True))
+        outputs = sp.Matrix([self.component(list(z), i) for i in range(n)])
+        return outputs.jacobian(z), z
+
+    @cached_property
+    def pieces(self):
+        """SymPy's derivatives the row-sum form is made of: dh/dinput, dh/dS, k'."""
+        return {"dh/dinput": sp.diff(self.term, input), "dh/dS": sp.diff(self.term, S),
+                "dk/dinput": sp.diff(self.reduced, input)}
+
+    @cached_property
+    def raw_vjp(self):
+        """grad * dh/dinput + k'(input) * RowSum(grad * dh/dS), in input and S."""
+        p = self.pieces
+        return grad * p["dh/dinput"] + p["dk/dinput"] * RowSum(grad * p["dh/dS"])
+
+    @cached_property
+    def vjp(self):
+        """``raw_vjp`` in terms of result: input = h^-1(result, S) substituted; S then
+        cancels (RowSum moves it out), leaving what the backward computes from the saved
+        output alone."""
+        for inverse in sp.solve(sp.Eq(result, self.term), input):
+            candidate = self.raw_vjp.replace(
+                lambda e: e.has(input), lambda e: sp.expand_log(e.subs(input, inverse), force=True))
+            # RowSum re-evaluates on rebuild: S moves out of it and cancels.
+            candidate = sp.factor(sp.expand(candidate))
+            if not candidate.free_symbols & {input, S}:
+                return candidate
+        raise ValueError("{}: cannot write the VJP {} in terms of result".format(self.name, self.raw_vjp))
+
+    @property
+    def saves(self):
+        return tuple(s.name for s in (input, result) if s in self.vjp.free_symbols)
+
+    # -- proofs ------------------------------------------------------------------------------
+    def _at_components(self, expr, z, g, r):
+        """A row expression at component j, for each j: element symbols -> components,
+        RowSum(e) -> the explicit sum over the row."""
+        n = len(z)
+
+        def at(e, j):
+            e = e.replace(RowSum, lambda a: sum(at(a, i) for i in range(n)))
+            e = e.replace(RowMax, lambda a: sp.Max(*[at(a, i) for i in range(n)]))
+            return e.xreplace({input: z[j], grad: g[j], result: r[j]})
+        return [at(expr, j) for j in range(n)]
+
+    def vjp_equals_jacobian(self, n):
+        """The printed VJP equals grad^T J (J componentwise from the definition) at size n,
+        symbolically. exp(z_i) becomes a positive symbol e_i, so both sides are rational
+        functions and ``cancel`` decides equality."""
+        jacobian, z = self.jacobian(n)
+        g = sp.symbols("g_1:{}".format(n + 1), real=True)
+        expected = sp.Matrix([g]) * jacobian
+        r = [self.component(list(z), i) for i in range(n)]
+        got = self._at_components(self.vjp, list(z), g, r)
+        e = sp.symbols("e_1:{}".format(n + 1), positive=True)
+        as_e = {sp.exp(zi): ei for zi, ei in zip(z, e)}
+
+        def rational(x):
+            x = sp.expand_log(sp.powsimp(sp.expand(x)), force=True)
+            return x.subs(as_e)
+        return all(sp.cancel(rational(got[j]) - rational(expected[j])) == 0 for j in range(n))
+
+    def stable_forward_equal(self, n):
+        """The printed (stable) forward equals the definition at size n, for any shift m:
+        every RowMax is replaced by a free symbol m, so the proof covers the row max and
+        every other value."""
+        z = sp.symbols("z_1:{}".format(n + 1), real=True)
+        m = sp.Symbol("m", real=True)
+        printed = self.stable_forward.xreplace(dict(self.definitions)).replace(RowMax, lambda a: m)
+        got = self._at_components(printed, list(z), [0] * n, [0] * n)
+        expected = [self.component(list(z), i) for i in range(n)]
+        return all(sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
+                   for a, b in zip(got, expected))
+
+
+VECTOR_LAYERS = (
+    VectorLayer("softmax", sp.exp(input) / S, sp.exp(input), r"\operatorname{softmax}",
+                jacobian_latex=r"\operatorname{diag}(\boldsymbol{s}) - \boldsymbol{s}\boldsymbol{s}^{\top}"),
+    VectorLayer("log_softmax", input - sp.log(S), sp.exp(input), r"\log\operatorname{softmax}",
+                jacobian_latex=r"I - \boldsymbol{1}\,\operatorname{softmax}(\boldsymbol{z})^{\top}"),
+)
+
+BY_NAME = {layer.name: layer for layer in VECTOR_LAYERS}
