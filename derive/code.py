@@ -75,7 +75,7 @@ def loss_context(loss):
         "name": loss.name,
         "count": loss.count.name, "count_code": _COUNTS[loss.count][0], "count_doc": _COUNTS[loss.count][1],
         "forward_math": _math(loss.expression("mean", safe=False)),
-        "raw_math": _math(loss.scale("mean") * loss.raw_derivative),
+        "raw_math": _math(loss.scale("mean", loss.count) * loss.raw_derivative),
         "safe_math": _math(loss.gradient("mean")),
         "rewritten": loss.derivative != loss.raw_derivative or loss.safe_term != loss.term,
         "forward": torch_code(loss.expression("mean")),

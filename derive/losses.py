@@ -49,10 +49,11 @@ class Loss:
     # after forward_rewrites (autograd of the clamped composition).
     differentiate: str = "term"
 
-    def scale(self, reduction, count=None):
+    @staticmethod
+    def scale(reduction, count=numel):
         if reduction not in REDUCTIONS:
             raise ValueError("unknown reduction {!r}; expected one of {}".format(reduction, REDUCTIONS))
-        return sp.S.One if reduction == "sum" else sp.S.One / (self.count if count is None else count)
+        return sp.S.One if reduction == "sum" else sp.S.One / count
 
     @cached_property
     def safe_term(self):
@@ -60,7 +61,7 @@ class Loss:
 
     def expression(self, reduction, safe=True):
         """The scalar loss J over numel elements."""
-        return self.scale(reduction) * ElementSum(self.safe_term if safe else self.term)
+        return self.scale(reduction, self.count) * ElementSum(self.safe_term if safe else self.term)
 
     @cached_property
     def raw_derivative(self):
@@ -76,7 +77,7 @@ class Loss:
 
     def gradient(self, reduction):
         """dJ/dinput_i: the array the course's mse_loss / bce_loss return as dJdy_hat."""
-        return self.scale(reduction) * self.derivative
+        return self.scale(reduction, self.count) * self.derivative
 
 
 LOSSES = (
