@@ -484,25 +484,33 @@ def _check_distribution_rows(y, y_hat, loss):
         raise ValueError("{} needs y and y_hat shaped (batch_size, classes), got {}".format(loss, tuple(y.shape)))
     if not y.numel():
         return
+    # A row of K float values summing to 1 rounds to within a few K ulps of 1.
+    tolerance = max(1e-6, 8 * y.shape[1] * torch.finfo(y.dtype).eps)
+    sums = y.sum(1)
+    # Three reductions decide the common case; NaN fails every comparison and takes the
+    # elementwise path below, which names it.
+    if y.min().item() >= 0 and sums.min().item() >= 1 - tolerance and sums.max().item() <= 1 + tolerance:
+        return
     bad = torch.isnan(y) | (y < 0)
     if bool(bad.any()):
         row, col = (int(i) for i in bad.nonzero()[0])
         raise ValueError("{} needs targets y that are probabilities (>= 0); {} of its values are negative "
                          "or NaN, the first y[{}, {}] = {}".format(loss, int(bad.sum()), row, col, y[row, col].item()))
-    # A row of K float values summing to 1 rounds to within a few K ulps of 1.
-    tolerance = max(1e-6, 8 * y.shape[1] * torch.finfo(y.dtype).eps)
-    off = (y.sum(1) - 1).abs()
-    if bool((off > tolerance).any()):
-        row = int(off.argmax())
-        raise ValueError("{} needs each row of y to sum to 1 (a one-hot or soft label, within {:.1g}); "
-                         "{} rows do not, e.g. row {} sums to {}".format(
-                             loss, tolerance, int((off > tolerance).sum()), row, y[row].sum().item()))
+    off = (sums - 1).abs()
+    row = int(off.argmax())
+    raise ValueError("{} needs each row of y to sum to 1 (a one-hot or soft label, within {:.1g}); "
+                     "{} rows do not, e.g. row {} sums to {}".format(
+                         loss, tolerance, int((off > tolerance).sum()), row, sums[row].item()))
 
 
 def _check_range(y_hat, low, high, loss, expected):
     """y_hat within [low, high]; NaN passes (it propagates, like every other NaN here)."""
+    if not y_hat.numel():
+        return
+    if (low == -float("inf") or y_hat.min().item() >= low) and y_hat.max().item() <= high:
+        return  # the common case, in one or two reductions
     outside = (y_hat < low) | (y_hat > high)
-    if y_hat.numel() and bool(outside.any()):
+    if bool(outside.any()):
         raise ValueError("{} needs y_hat {}; {} of its {} values are outside, from {} to {}".format(
             loss, expected, int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
 
