@@ -49,7 +49,7 @@ class VectorLayer:
     reduced: sp.Expr  # k(input): S = RowSum(k(input))
     latex: str
     forward_rewrites: tuple = (subtract_row_max,)
-    jacobian_latex: str = ""  # the n x n Jacobian, numerator layout, as the theory writes it
+    jacobian_closed_form: str = ""  # the n x n Jacobian, numerator layout, in s = softmax(z)
 
     @cached_property
     def forward(self):
@@ -81,6 +81,15 @@ class VectorLayer:
         z = sp.Matrix(sp.symbols("z_1:{}".format(n + 1), real=True))
         outputs = sp.Matrix([self.component(list(z), i) for i in range(n)])
         return outputs.jacobian(z), z
+
+    def jacobian_in_shares(self, n):
+        """``jacobian(n)`` written in s_k = k(z_k)/S (softmax's probabilities for k = exp):
+        each entry simplified after k(z_k) -> s_k S and sum_k k(z_k) -> S. Returns (J, s)."""
+        jacobian, z = self.jacobian(n)
+        shares = sp.symbols("s_1:{}".format(n + 1), positive=True)
+        total = sum(self.reduced.subs(input, zk) for zk in z)
+        in_shares = jacobian.subs(total, S).subs({self.reduced.subs(input, zk): sk * S for zk, sk in zip(z, shares)})
+        return in_shares.applyfunc(sp.simplify), shares
 
     @cached_property
     def pieces(self):
@@ -156,9 +165,9 @@ class VectorLayer:
 
 VECTOR_LAYERS = (
     VectorLayer("softmax", sp.exp(input) / S, sp.exp(input), r"\operatorname{softmax}",
-                jacobian_latex=r"\operatorname{diag}(\boldsymbol{s}) - \boldsymbol{s}\boldsymbol{s}^{\top}"),
+                jacobian_closed_form="diag(s) - s s^T"),
     VectorLayer("log_softmax", input - sp.log(S), sp.exp(input), r"\log\operatorname{softmax}",
-                jacobian_latex=r"I - \boldsymbol{1}\,\operatorname{softmax}(\boldsymbol{z})^{\top}"),
+                jacobian_closed_form="I - 1 s^T"),
 )
 
 BY_NAME = {layer.name: layer for layer in VECTOR_LAYERS}

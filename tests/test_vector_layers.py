@@ -224,3 +224,31 @@ def test_vector_layers_are_course_activations(name):
     assert name in standalone.ACTIVATIONS
     for loss in ("cross_entropy_loss", "nll_loss"):
         assert callable(getattr(standalone, loss))
+
+
+# -- explain -----------------------------------------------------------------------------------
+def test_explain_shows_the_jacobian_and_the_vjp():
+    from derive import explain_vector
+    text = explain_vector.explain("softmax", size=2)
+    assert "s_1*(1 - s_1)" in text and "-s_1*s_2" in text  # the componentwise Jacobian
+    assert "diag(s) - s s^T" in text
+    assert "result*(grad - rowsum(grad*result))" in text  # the VJP as evaluated
+    assert "proved equal to grad^T J at sizes 1..2: True" in text
+    assert "shifted = input - input.amax(1, keepdim=True)" in text  # the printed forward
+    assert "all finite: True" in text and "all finite: False" not in text
+    text = explain_vector.explain("log_softmax", size=2, check=False)
+    assert "grad - exp(result)*rowsum(grad)" in text and "I - 1 s^T" in text
+
+
+def test_explain_against_autograd_is_close():
+    from derive import explain_vector
+    for name in NAMES:
+        for dtype, (fa, fr, ba, br, finite) in explain_vector.against_autograd(name).items():
+            bound = 1e-12 if dtype == "float64" else 1e-5
+            assert finite and fr < bound and br < bound, (name, dtype, fr, br)
+
+
+def test_explain_refuses_an_unknown_name():
+    from derive import explain_vector
+    with pytest.raises(KeyError, match="not a vector layer; expected one of: softmax, log_softmax"):
+        explain_vector.explain("softmin")
