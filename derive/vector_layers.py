@@ -108,7 +108,9 @@ class VectorLayer:
         """``raw_vjp`` in terms of result: input = h^-1(result, S) substituted; S then
         cancels (RowSum moves it out), leaving what the backward computes from the saved
         output alone."""
-        for inverse in sp.solve(sp.Eq(result, self.term), input):
+        # check/simplify off: a candidate is accepted only if S and input cancel below,
+        # which is its check (solve's own checks cost most of a cold `make derive`).
+        for inverse in sp.solve(result - self.term, input, check=False, simplify=False):
             candidate = self.raw_vjp.replace(
                 lambda e: e.has(input), lambda e: sp.expand_log(e.subs(input, inverse), force=True))
             # RowSum re-evaluates on rebuild: S moves out of it and cancels.
