@@ -1,13 +1,55 @@
 """The torch side: what templates/layers_body.py.j2 needs, as printed strings."""
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from derive import activations, linear, losses, rewrites, vector_layers
+from derive.rewrites import before_printing
 from derive.torch_printer import torch_code, torch_statements
 
 
-def _math(expr):
-    """A one-line plain-text rendering for the comments beside the code."""
-    return sp.sstr(expr)
+class PlainPrinter(StrPrinter):
+    """One-line plain text for the comments and docstrings beside the code, in torch's
+    words for the matrix algebra: ``input @ weight.T + bias``."""
+
+    def _print_MatMul(self, expr):
+        factors = list(expr.args)
+        if isinstance(factors[0], sp.OneMatrix):  # 1_B b^T: b broadcast over the batch rows
+            factors = factors[1:]
+            if len(factors) == 1 and isinstance(factors[0], sp.Transpose):
+                return self._print(factors[0].arg)
+        return " @ ".join(self.parenthesize(f, sp.printing.precedence.PRECEDENCE["Mul"], strict=True) for f in factors)
+
+    def _print_Transpose(self, expr):
+        return "{}.T".format(self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Atom"], strict=True))
+
+    def _print_Rational(self, expr):
+        if expr.q > 10**6:  # a constant given to 30 digits (SELU's) reads better as a float
+            return repr(float(expr))
+        return super()._print_Rational(expr)
+
+    def _print_OneMatrix(self, expr):
+        return "ones({}, {})".format(*expr.shape)
+
+
+def plain(expr):
+    return PlainPrinter().doprint(expr)
+
+
+def printed(expr):
+    """torch source for expr, after the rewrite stage's spellings (rewrites.BEFORE_PRINTING)."""
+    return torch_code(before_printing(expr))
+
+
+def notes(expr, stages, layer):
+    """Each rewrite of ``stages`` ([(rewrite, expression after it)], from ``expr``) that
+    changed something, then the printing spellings that do, as notes."""
+    done, before = [], expr
+    for r, after in stages:
+        if after != before:
+            done.append(r)
+        before = after
+    done += [r for r, _ in rewrites.steps(before, rewrites.BEFORE_PRINTING, layer)]
+    return [r.note(layer) for r in done]
 
 
 def linear_context():
@@ -15,52 +57,48 @@ def linear_context():
     for name, expr in linear.vjp().items():
         # The function takes what its formula reads: grad, then the layer's other tensors.
         reads = sorted(s.name for s in expr.atoms(sp.MatrixSymbol) if s != linear.grad)
-        backward.append({"name": name, "args": ", ".join(["grad"] + reads), "math": _math(expr),
+        backward.append({"name": name, "args": ", ".join(["grad"] + reads), "math": plain(expr),
                          "code": torch_code(expr)})
     return {
-        "doc": "result = input @ weight^T + bias (rows); z = W x + b (columns, the theory)",
-        "forward_math": _math(linear.forward),
+        "doc": "result = input @ weight.T + bias (rows); z = W x + b (columns, the theory)",
+        "forward_math": plain(linear.forward),
         "forward": torch_code(linear.forward),
         "backward": backward,
     }
 
 
-def _rewrite_notes(functions):
-    """The first line of each rewrite's docstring, for the comment above its code."""
-    return [getattr(f, "func", f).__doc__.strip().splitlines()[0] for f in functions]
-
-
 def activation_context(a):
-    notes = a.rewrites + ((rewrites.in_terms_of_result,) if a.backward_in == "result" else ())
+    evaluated = before_printing(a.derivative)
     return {
-        "notes": _rewrite_notes(notes),
+        "forward_notes": notes(a.forward, rewrites.stages(a.forward, a.forward_rewrites, a), a),
+        "notes": notes(a.raw_derivative, a.stages, a),
         "name": a.name,
-        "forward_math": _math(a.forward),
-        "raw_math": _math(a.raw_derivative),
-        "safe_math": _math(a.derivative),
-        "rewritten": a.derivative != a.raw_derivative,
-        "forward": torch_code(a.forward),
-        "backward": torch_code(a.vjp),
+        "forward_math": plain(a.forward),
+        "raw_math": plain(a.raw_derivative),
+        "safe_math": plain(evaluated),
+        "rewritten": evaluated != a.raw_derivative,
+        "forward": printed(a.safe_forward),
+        "backward": printed(a.vjp),
         "saves": repr(a.saves),
     }
 
 
 def vector_layer_context(layer):
-    assignments, forward = torch_statements(layer.stable_forward, layer.definitions)
-    p = layer.pieces
+    assignments, forward = torch_statements(before_printing(layer.stable_forward), layer.definitions)
     return {
         "name": layer.name,
-        "forward_math": _math(layer.forward),
-        "stable_math": ", ".join([_math(layer.stable_forward)] + ["{} = {}".format(symbol, _math(value))
+        "forward_math": plain(layer.forward),
+        "stable_math": ", ".join([plain(layer.stable_forward)] + ["{} = {}".format(symbol, plain(value))
                                                                   for symbol, value in layer.definitions]),
-        "forward_note": _rewrite_notes(layer.forward_rewrites)[0],
-        "term_math": _math(layer.term), "reduced_math": _math(layer.reduced),
-        "pieces": ", ".join("{} = {}".format(k, _math(v)) for k, v in p.items()),
-        "raw_math": _math(layer.raw_vjp),
-        "vjp_math": _math(layer.vjp),
+        "forward_notes": notes(layer.forward, rewrites.stages(layer.forward, layer.forward_rewrites, layer), layer),
+        "term_math": plain(layer.term), "reduced_math": plain(layer.reduced),
+        "pieces": ", ".join("{} = {}".format(k, plain(v)) for k, v in layer.pieces.items()),
+        "raw_math": plain(layer.raw_vjp),
+        "vjp_math": plain(layer.vjp),
+        "notes": notes(layer.raw_vjp, layer.stages, layer),
         "forward_assignments": assignments,
         "forward": forward,
-        "backward": torch_code(layer.vjp),
+        "backward": printed(layer.vjp),
         "saves": repr(layer.saves),
     }
 
@@ -70,16 +108,18 @@ _COUNTS = {losses.numel: ("input.numel()", "every element"), losses.batch: ("inp
 
 
 def loss_context(loss):
+    mean = rewrites.apply(loss.expression("mean"), loss.reduction_rewrites, loss)
+    gradient = rewrites.apply(loss.gradient("mean"), loss.reduction_rewrites, loss)
     return {
-        "notes": _rewrite_notes(loss.forward_rewrites + loss.backward_rewrites),
+        "notes": [r.note(loss) for r in loss.forward_rewrites + loss.backward_rewrites + loss.reduction_rewrites],
         "name": loss.name,
         "count": loss.count.name, "count_code": _COUNTS[loss.count][0], "count_doc": _COUNTS[loss.count][1],
-        "forward_math": _math(loss.expression("mean", safe=False)),
-        "raw_math": _math(loss.scale("mean", loss.count) * loss.raw_derivative),
-        "safe_math": _math(loss.gradient("mean")),
-        "rewritten": loss.derivative != loss.raw_derivative or loss.safe_term != loss.term,
-        "forward": torch_code(loss.expression("mean")),
-        "backward": torch_code(loss.gradient("mean")),
+        "forward_math": plain(loss.expression("mean", safe=False)),
+        "raw_math": plain(loss.scale("mean", loss.count) * loss.raw_derivative),
+        "safe_math": plain(before_printing(gradient)),
+        "rewritten": True,
+        "forward": printed(mean),
+        "backward": printed(gradient),
     }
 
 

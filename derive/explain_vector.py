@@ -72,12 +72,17 @@ def explain(name, size=3, check=True):
         "    grad * dh/dinput + dk/dinput * rowsum(grad * dh/dS)",
         "    with dh/dinput = {}, dh/dS = {}, dk/dinput = {}".format(*(sp.sstr(v) for v in p.values())),
         "  = {}".format(ctx["raw_math"]),
-        "  = {}   (in terms of result; S cancels)".format(ctx["vjp_math"]),
+        "  = {}".format(ctx["vjp_math"]),
+    ]
+    out += ["    rewrite: {}".format(note) for note in ctx["notes"]]
+    out += [
         "proved equal to grad^T J at sizes 1..{}: {}".format(
             size, all(layer.vjp_equals_jacobian(n) for n in range(1, size + 1))),
         "",
         "forward as evaluated: {}".format(ctx["stable_math"]),
-        "    rewrite: {}".format(ctx["forward_note"]),
+    ]
+    out += ["    rewrite: {}".format(note) for note in ctx["forward_notes"]]
+    out += [
         "proved equal to the definition at sizes 1..{}: {}".format(
             size, all(layer.stable_forward_equal(n) for n in range(1, size + 1))),
         "",

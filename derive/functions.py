@@ -1,4 +1,9 @@
-"""SymPy functions the layer definitions need beyond SymPy's own."""
+"""SymPy functions the layer definitions and the rewrite stage need beyond SymPy's own.
+
+Like ``sympy.codegen.cfunctions.log1p``, each is a named function that the rewrite stage
+introduces (``derive.rewrites``) and the printers map to one call; each rewrites back to
+elementary functions, which is how the tests prove a rewrite equal to what it replaced.
+"""
 import sympy as sp
 
 
@@ -13,6 +18,68 @@ class ElementSum(sp.Function):
 
     def _sympystr(self, printer):
         return "sum({})".format(printer._print(self.args[0]))
+
+    def expand_over(self, substitutions):
+        """The explicit sum: the term once per element, each given by a substitution dict
+        (``[{input: yhat_0, target: y_0}, ...]``)."""
+        return sp.Add(*[self.args[0].subs(s) for s in substitutions])
+
+
+def expand_element_sums(expr, substitutions):
+    """Every ElementSum in ``expr`` written out over the given elements."""
+    return expr.replace(lambda e: isinstance(e, ElementSum), lambda e: e.expand_over(substitutions))
+
+
+class Sigmoid(sp.Function):
+    """sigma(a) = 1/(1 + exp(-a)), evaluated as one kernel (``torch.sigmoid``) that neither
+    overflows nor loses 1 - sigma where exp(-a) is huge."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return Sigmoid(self.args[0]) * Sigmoid(-self.args[0])
+
+    def _eval_rewrite_as_exp(self, arg, **kwargs):
+        return 1 / (1 + sp.exp(-arg))
+
+    _eval_rewrite_as_elementary = _eval_rewrite_as_exp
+
+    def _eval_evalf(self, prec):
+        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _sympystr(self, printer):
+        return "sigmoid({})".format(printer._print(self.args[0]))
+
+    def _latex(self, printer):
+        return r"\sigma\left({}\right)".format(printer._print(self.args[0]))
+
+
+class DivideLast(sp.Function):
+    """numerator / count, divided last and not folded by SymPy's automatic simplification:
+    the rounding order of PyTorch's 'mean' reductions (see ``rewrites.DIVIDE_COUNT_LAST``)."""
+
+    nargs = 2
+
+    def _eval_rewrite_as_elementary(self, numerator, count, **kwargs):
+        return numerator / count
+
+    def _sympystr(self, printer):
+        numerator, count = self.args
+        below = printer._print(count)
+        return "{}/{}".format(printer.parenthesize(numerator, 50),
+                              below if count.is_Symbol or count.is_Integer else "(" + below + ")")
+
+
+def elementary(expr):
+    """expr with every function of this module (and log1p, expm1) written out."""
+    from sympy.codegen.cfunctions import expm1, log1p
+    expr = expr.replace(lambda e: isinstance(e, (Sigmoid, DivideLast)),
+                        lambda e: e.rewrite("elementary"))
+    return expr.replace(lambda e: isinstance(e, log1p), lambda e: sp.log(1 + e.args[0])) \
+               .replace(lambda e: isinstance(e, expm1), lambda e: sp.exp(e.args[0]) - 1)
 
 
 def _depends_on_the_element(expr):

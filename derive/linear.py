@@ -27,6 +27,13 @@ grad = sp.MatrixSymbol("grad", B, m)  # dJ/dresult, one numerator-layout row per
 forward = input * weight.T + sp.OneMatrix(B, 1) * bias.T
 
 
+def explicit(symbol, sizes):
+    """The matrix of component symbols of a MatrixSymbol at the given sizes ({B: 2, ...}),
+    for checks by component-wise differentiation."""
+    rows, cols = (int(d.subs(sizes)) for d in symbol.shape)
+    return sp.Matrix(rows, cols, lambda i, j: sp.Symbol("{}_{}_{}".format(symbol.name, i, j), real=True))
+
+
 @lru_cache(maxsize=None)
 def vjp():
     """{name: dJ/dname} for the batched layer, one formula per input (derivatives.yaml style).

@@ -14,10 +14,9 @@ TorchPrinter._divide_by_counts for why that matters to BCE).
 In numerator layout dJ/dy_hat is a row vector, and the batched code holds one such row per
 sample, i.e. an array shaped like y_hat.
 """
-import functools
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Tuple
+from typing import Tuple
 
 import sympy as sp
 
@@ -41,9 +40,11 @@ class Loss:
     name: str
     term: sp.Expr  # one element's loss, the one definition
     latex: str
-    forward_rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
-    backward_rewrites: Tuple[Callable[[sp.Expr], sp.Expr], ...] = ()
+    forward_rewrites: Tuple[rewrites.Rewrite, ...] = ()  # on the term
+    backward_rewrites: Tuple[rewrites.Rewrite, ...] = ()  # on d term / d input
     count: sp.Symbol = numel  # what reduction "mean" divides by: numel or batch
+    # On the reduced loss and its gradient: the count divides last, as PyTorch rounds.
+    reduction_rewrites: Tuple[rewrites.Rewrite, ...] = (rewrites.DivideCountLast(numel),)
     # What SymPy differentiates: "term", the definition (BCE: PyTorch's backward is written
     # for the unclamped loss, then clamped itself), or "safe_term", the loss as computed,
     # after forward_rewrites (autograd of the clamped composition).
@@ -57,7 +58,7 @@ class Loss:
 
     @cached_property
     def safe_term(self):
-        return rewrites.apply(self.term, self.forward_rewrites)
+        return rewrites.apply(self.term, self.forward_rewrites, self)
 
     def expression(self, reduction, safe=True):
         """The scalar loss J over numel elements."""
@@ -73,7 +74,7 @@ class Loss:
     def derivative(self):
         """The raw derivative after backward_rewrites; a Piecewise factor is folded over the
         whole product, so a zero branch prints as a mask."""
-        return sp.piecewise_fold(rewrites.apply(self.raw_derivative, self.backward_rewrites))
+        return sp.piecewise_fold(rewrites.apply(self.raw_derivative, self.backward_rewrites, self))
 
     def gradient(self, reduction):
         """dJ/dinput_i: the array the course's mse_loss / bce_loss return as dJdy_hat."""
@@ -84,17 +85,18 @@ LOSSES = (
     Loss("mse_loss", (input - target) ** 2, r"\ell_{\mathrm{MSE}}"),
     Loss("bce_loss", -(target * sp.log(input) + (1 - target) * sp.log(1 - input)),
          r"\ell_{\mathrm{BCE}}",
-         forward_rewrites=(functools.partial(rewrites.clamp_log, floor=BCE_LOG_FLOOR),),
-         backward_rewrites=(functools.partial(rewrites.clamp_denominator, variable=input, eps=BCE_EPS),)),
+         forward_rewrites=(rewrites.ClampLog(BCE_LOG_FLOOR),),
+         backward_rewrites=(rewrites.ClampDenominator(input, BCE_EPS),)),
     # Targets are probability rows (one-hot or soft), shaped like y_hat; the mean is over samples.
     # The log is clamped at -100 as BCE's; the gradient is that of the clamped loss (PyTorch has
     # no cross-entropy on probabilities to follow): -target/input, and 0 where the clamp holds
-    # (y_hat <= e^-100, e.g. a probability that underflowed to 0) instead of inf or 0/0.
+    # (y_hat < e^-100, e.g. a probability that underflowed to 0) instead of inf or 0/0.
     Loss("cross_entropy_loss", -target * sp.log(input), r"\ell_{\mathrm{CE}}",
-         forward_rewrites=(functools.partial(rewrites.clamp_log, floor=BCE_LOG_FLOOR),),
-         backward_rewrites=(rewrites.kink_zero,), count=batch, differentiate="safe_term"),
+         forward_rewrites=(rewrites.ClampLog(BCE_LOG_FLOOR),), backward_rewrites=(rewrites.CLAMP_STEP,),
+         count=batch, reduction_rewrites=(rewrites.DivideCountLast(batch),), differentiate="safe_term"),
     # On log-probabilities (log_softmax's output): no log of its own, so nothing to clamp.
-    Loss("nll_loss", -target * input, r"\ell_{\mathrm{NLL}}", count=batch),
+    Loss("nll_loss", -target * input, r"\ell_{\mathrm{NLL}}", count=batch,
+         reduction_rewrites=(rewrites.DivideCountLast(batch),)),
 )
 
 BY_NAME = {loss.name: loss for loss in LOSSES}

@@ -1,22 +1,27 @@
 """SymPy -> torch source, for the code in ``generated/``.
 
 ``sympy.printing.pytorch.TorchPrinter`` does most of the work; this subclass overrides only
-what it gets wrong for us or what has a better torch spelling:
+what it gets wrong for us or what has a better torch spelling, and maps names from a table
+(``mapping``), as SymPy's own printers do. It recognizes nothing: the numeric rewrites
+(sigmoid, log1p, expm1, the order of a reduction's division) happen before printing, in
+``derive.rewrites``, which hands it named functions (``Sigmoid``, ``log1p``, ``DivideLast``).
 
 - numbers: it prints ``torch.sqrt(2)`` (not a valid call on a Python int); we print float
   literals for every non-integer numeric factor;
 - ``Max(0, z)``: it prints ``torch.max(0, z)`` (invalid); we print ``torch.relu(z)``, and
-  ``Max(z, c)`` as ``torch.clamp(z, min=c)``;
-- ``Piecewise`` with a zero branch: ``grad * (cond)`` instead of ``torch.where`` (torch 1.7.1,
+  ``Max``/``Min`` with a number as ``torch.clamp``;
+- ``Piecewise``: a zero piece as ``masked_fill``, others as ``torch.where`` (torch 1.7.1,
   the course's version, has no Python-scalar ``torch.where`` branches);
-- ``1/(1 + exp(-a))`` is ``torch.sigmoid(a)`` and ``log(1 + a)`` is ``torch.log1p(a)``;
 - the batched matrix algebra of ``derive.linear`` as ``mm``/``addmm``/``sum``.
 
 The printer also refuses expressions it cannot print faithfully, rather than emitting code
 that would compute something else.
 """
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.precedence import PRECEDENCE
+
+from derive.functions import Sigmoid
 
 
 def _sympy_torch_printer():
@@ -41,21 +46,15 @@ _SymPyTorchPrinter = _sympy_torch_printer()
 _MUL = PRECEDENCE["Mul"]
 
 
-def _is_sigmoid(expr):
-    """Match ``1/(1 + exp(-a))``; return ``a`` or None."""
-    if not (isinstance(expr, sp.Pow) and expr.exp == -1 and isinstance(expr.base, sp.Add)):
-        return None
-    terms = expr.base.args
-    if len(terms) != 2 or sp.S.One not in terms:
-        return None
-    other = terms[0] if terms[1] == 1 else terms[1]
-    if isinstance(other, sp.exp):
-        return -other.args[0]
-    return None
-
-
 class TorchPrinter(_SymPyTorchPrinter):
     printmethod = "_torchcode_project"
+
+    # SymPy's table plus the named functions the rewrite stage introduces. Every name here
+    # exists in torch 1.7.1 (the course's version; submission/api_check.py checks the
+    # printed code against its API); a function 1.7.1 lacks is written in a row from
+    # elementary ones instead, and the rewrite stage never introduces it.
+    mapping = {**_SymPyTorchPrinter.mapping, Sigmoid: "torch.sigmoid", log1p: "torch.log1p",
+               expm1: "torch.expm1"}
 
     def __init__(self, settings=None):
         super().__init__(dict({"torch_version": "1.7.1"}, **(settings or {})))
@@ -71,7 +70,7 @@ class TorchPrinter(_SymPyTorchPrinter):
 
     def _print_Mul(self, expr):
         # Written out in full (not delegated) so that irrational numeric factors fold into
-        # one float literal and a sigmoid factor is not turned into a division.
+        # one float literal.
         if expr.is_number:
             return self._number(expr)
         coeff, factors = expr.as_coeff_mul()
@@ -80,13 +79,10 @@ class TorchPrinter(_SymPyTorchPrinter):
         for f in factors:
             if f.is_number:
                 continue
-            if _is_sigmoid(f) is None and f.is_Pow and f.exp.is_negative:
+            if f.is_Pow and f.exp.is_negative:
                 denominator.append(sp.Pow(f.base, -f.exp))
             else:
                 numerator.append(f)
-        counts = [f for f in denominator if f.is_Symbol and f.is_integer]
-        if counts:
-            return self._divide_by_counts(expr, counts)
         text = "*".join(self.parenthesize(f, _MUL, strict=True) for f in numerator) or "1"
         if denominator:
             below = "*".join(self.parenthesize(f, _MUL, strict=True) for f in denominator)
@@ -98,37 +94,16 @@ class TorchPrinter(_SymPyTorchPrinter):
             text = "{}*{}".format(self._print(magnitude) if magnitude.is_Rational else self._number(magnitude), text)
         return sign + text
 
-    def _divide_by_counts(self, expr, counts):
-        """rest/numel: a count in a denominator (a reduction's N) divides last.
-
-        PyTorch's 'mean' reductions divide last (BCELoss's backward computes its elementwise
-        formula, then divides by numel). Trap: where y_hat saturates, BCE's gradient is 1e6 to
-        1e12 and one float32 ulp is more than the course's absolute 1e-3, so folding numel
-        into the other denominator, or multiplying by 1/numel first, fails its tests.
-        A power-of-two coefficient moves under the count, c*t/n -> t/(n/c): one tensor op
-        less, and the same value (scaling by 2**k is exact).
-        """
-        coeff, factors = expr.as_coeff_mul()
-        # Built from the factors, not as expr * count: SymPy would distribute the
-        # coefficient over a sum, 2*(x - y) -> 2*x - 2*y.
-        rest = sp.Mul(*[f for f in factors if not (f.is_Pow and f.base in counts and f.exp == -1)])
-        below = self.parenthesize(sp.Mul(*counts), _MUL, strict=True)
-        power = abs(coeff)
-        if power.is_Integer and power > 1 and power & (power - 1) == 0 and len(counts) == 1:
-            coeff, below = sp.sign(coeff), "({}/{})".format(below, power)
-        text = self.parenthesize(rest, _MUL, strict=True)
-        if coeff == -1:
-            text = "-" + text
-        elif coeff != 1:
-            text = "{}*{}".format(self._print(coeff), text)
-        return "{}/{}".format(text, below)
+    def _print_DivideLast(self, expr):  # derive.functions.DivideLast: a / b, in that order
+        numerator, count = expr.args
+        below = self._print(count)
+        if not (count.is_Symbol or count.is_Integer):
+            below = "(" + below + ")"
+        return "{}/{}".format(self.parenthesize(numerator, _MUL, strict=True), below)
 
     def _print_Pow(self, expr):
         if expr.is_number:
             return self._number(expr)
-        arg = _is_sigmoid(expr)
-        if arg is not None:
-            return "torch.sigmoid({})".format(self._print(arg))
         base, exp = expr.as_base_exp()
         if exp.is_Integer and exp > 0:
             return "{}**{}".format(self.parenthesize(base, PRECEDENCE["Pow"]), exp)
@@ -137,11 +112,19 @@ class TorchPrinter(_SymPyTorchPrinter):
         return super()._print_Pow(expr)
 
     # -- functions --------------------------------------------------------------------------
-    def _print_log(self, expr):
-        (arg,) = expr.args
-        if isinstance(arg, sp.Add) and sp.S.One in arg.args:
-            return "torch.log1p({})".format(self._print(arg - 1))
-        return "torch.log({})".format(self._print(arg))
+    def _print_Function(self, expr):
+        # Named functions by the table (SymPy's own printer would reject Sigmoid & co.).
+        name = self.mapping.get(type(expr))
+        if name is None:
+            raise NotImplementedError("TorchPrinter has no torch spelling for {}".format(type(expr).__name__))
+        return "{}({})".format(name, ", ".join(self._print(a) for a in expr.args))
+
+    _print_Sigmoid = _print_log1p = _print_expm1 = _print_log = _print_exp = _print_Function
+    _print_tanh = _print_erf = _print_Abs = _print_sign = _print_Function
+
+    def _clamp(self, tensor, low=None, high=None):
+        bounds = [(k, self._print(v)) for k, v in (("min", low), ("max", high)) if v is not None]
+        return "torch.clamp({}, {})".format(self._print(tensor), ", ".join("{}={}".format(k, v) for k, v in bounds))
 
     def _print_Max(self, expr):
         numbers = [a for a in expr.args if a.is_number]
@@ -149,8 +132,20 @@ class TorchPrinter(_SymPyTorchPrinter):
         if numbers == [0] and len(tensors) == 1:  # ReLU's own kernel: one dispatch, no scalar
             return "torch.relu({})".format(self._print(tensors[0]))
         if len(numbers) == 1 and len(tensors) == 1:
-            return "torch.clamp({}, min={})".format(self._print(tensors[0]), self._print(numbers[0]))
+            return self._clamp(tensors[0], low=numbers[0])
         raise NotImplementedError("TorchPrinter prints Max only as Max(tensor, number), got {}".format(expr))
+
+    def _print_Min(self, expr):
+        numbers = [a for a in expr.args if a.is_number]
+        tensors = [a for a in expr.args if not a.is_number]
+        if len(numbers) == 1 and len(tensors) == 1:
+            inner = tensors[0]
+            if isinstance(inner, sp.Max) and len([a for a in inner.args if a.is_number]) == 1:
+                low = [a for a in inner.args if a.is_number][0]
+                (tensor,) = [a for a in inner.args if not a.is_number]
+                return self._clamp(tensor, low=low, high=numbers[0])  # one clamp, as hardtanh
+            return self._clamp(inner, high=numbers[0])
+        raise NotImplementedError("TorchPrinter prints Min only as Min(tensor, number), got {}".format(expr))
 
     def _print_ElementSum(self, expr):  # derive.functions.ElementSum
         return "torch.sum({})".format(self._print(expr.args[0]))
@@ -166,18 +161,37 @@ class TorchPrinter(_SymPyTorchPrinter):
     def _print_Relational(self, expr):
         return "{} {} {}".format(self._print(expr.lhs), expr.rel_op, self._print(expr.rhs))
 
+    def _boolean(self, expr):
+        text = self._print(expr)
+        return text if isinstance(expr, sp.Not) else "(" + text + ")"
+
+    def _print_And(self, expr):
+        return " & ".join(self._boolean(a) for a in sorted(expr.args, key=str))
+
+    def _print_Or(self, expr):
+        return " | ".join(self._boolean(a) for a in sorted(expr.args, key=str))
+
+    def _print_Not(self, expr):
+        return "~({})".format(self._print(expr.args[0]))
+
     def _print_Piecewise(self, expr):
-        # Two branches (value, cond), (other, True). A zero branch zeroes value where the
-        # condition fails: value.masked_fill(not cond, 0), as PyTorch's threshold_backward
-        # (`result <= 0 ? 0 : grad`). Trap: under NaN, `result <= 0` and `result > 0` are both
-        # false, so a NaN result passes grad through, as autograd's ReLU does; and it is one
-        # kernel, where grad * (cond) is a comparison plus a float-times-bool multiply.
-        if len(expr.args) != 2 or expr.args[1].cond != sp.true:
-            raise NotImplementedError("TorchPrinter prints two-branch Piecewise only, got {}".format(expr))
-        (value, cond), (other, _) = expr.args
+        # Faithful to SymPy's semantics, NaN included: conditions are tried in order and a
+        # NaN input fails every comparison, so it takes the last (True) piece. The rewrite
+        # stage (rewrites.KINKS) puts there the piece PyTorch's backward gives a NaN.
+        # A zero piece is a mask (value.masked_fill(cond, 0), as PyTorch's threshold_backward):
+        # one kernel, where grad * (cond) is a comparison plus a float-times-bool multiply.
+        if expr.args[-1].cond != sp.true:
+            raise NotImplementedError("TorchPrinter prints a Piecewise only with a final True piece, got {}".format(expr))
+        (value, cond), rest = expr.args[0], expr.args[1:]
+        if not rest:
+            return self._print(value)
+        other = rest[0].expr if len(rest) == 1 else sp.Piecewise(*rest)
+        if value == 0 and not other.is_number:
+            return "{}.masked_fill({}, 0)".format(self.parenthesize(other, PRECEDENCE["Atom"], strict=True),
+                                                  self._print(cond))
         if other == 0 and not value.is_number:
             return "{}.masked_fill({}, 0)".format(self.parenthesize(value, PRECEDENCE["Atom"], strict=True),
-                                                  self._print(sp.Not(cond)))
+                                                  self._print(sp.Not(cond, evaluate=False)))
         if value.is_number or other.is_number:
             raise NotImplementedError(
                 "a Piecewise branch is a bare number ({}); fold `grad` into it first "

@@ -20,10 +20,13 @@ z - logsumexp) equal to the definition; tests/test_vector_layers.py runs both at
 """
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Tuple
 
 import sympy as sp
 
+from derive import rewrites
 from derive.functions import RowMax, RowSum
+from derive.rewrites import Rewrite
 from derive.symbols import grad, input, result, shifted
 
 S = sp.Symbol("S", positive=True)  # sum_j k(input_j): one value per row
@@ -31,15 +34,52 @@ S = sp.Symbol("S", positive=True)  # sum_j k(input_j): one value per row
 DEFINITIONS = {shifted: input - RowMax(input)}
 
 
-def subtract_row_max(expr):
+class SubtractRowMax(Rewrite):
     """input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
 
     The largest argument of exp is then 0 and the row sum is at least 1, so its log is finite.
     Equal to the definition for every shift m of a row, since exp(z - m) = exp(z) exp(-m) and
     h(z - m, exp(-m) S) = h(z, S) for softmax and log_softmax; the row max is one such m.
-    ``stable_forward_equal`` proves it for each layer.
+    ``VectorLayer.stable_forward_equal`` proves it for each layer.
     """
-    return expr.xreplace({input: shifted})
+
+    name = "subtract_row_max"
+
+    def __call__(self, expr, layer=None):
+        return expr.xreplace({input: shifted})
+
+    def note(self, layer=None):
+        return "input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is " \
+               ">= 1; equal to the definition for any shift of a row (proved for sizes 1..6)."
+
+
+class RowInTermsOfResult(Rewrite):
+    """A row-sum VJP in input and S -> the same in result alone: input = h^-1(result, S)
+    substituted, then S moves out of each RowSum and cancels. The backward then reads the
+    forward's output only, as PyTorch's softmax and log_softmax backwards do."""
+
+    name = "row_in_terms_of_result"
+    in_input = False
+
+    def __call__(self, expr, layer=None):
+        # check/simplify off: a candidate is accepted only if S and input cancel below,
+        # which is its check (solve's own checks cost most of a cold `make derive`).
+        for inverse in sp.solve(result - layer.term, input, check=False, simplify=False):
+            candidate = expr.replace(
+                lambda e: e.has(input), lambda e: sp.expand_log(e.subs(input, inverse), force=True))
+            # RowSum re-evaluates on rebuild: S moves out of it and cancels.
+            candidate = sp.factor(sp.expand(candidate))
+            if not candidate.free_symbols & {input, S}:
+                return candidate
+        raise ValueError("{}: cannot write the VJP {} in terms of result".format(layer.name, expr))
+
+    def note(self, layer=None):
+        return "the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the " \
+               "backward reads the forward's output only, as PyTorch's."
+
+
+SUBTRACT_ROW_MAX = SubtractRowMax()
+ROW_IN_TERMS_OF_RESULT = RowInTermsOfResult()
 
 
 @dataclass(frozen=True)
@@ -48,8 +88,10 @@ class VectorLayer:
     term: sp.Expr  # h(input, S): one output, given the row's reduction S
     reduced: sp.Expr  # k(input): S = RowSum(k(input))
     latex: str
-    forward_rewrites: tuple = (subtract_row_max,)
-    jacobian_closed_form: str = ""  # the n x n Jacobian, numerator layout, in s = softmax(z)
+    reference: str  # PyTorch's own spelling, for the checks against autograd
+    jacobian_closed_form: str  # the n x n Jacobian, numerator layout, in s = softmax(z)
+    forward_rewrites: Tuple[Rewrite, ...] = (SUBTRACT_ROW_MAX,)
+    rewrites: Tuple[Rewrite, ...] = (ROW_IN_TERMS_OF_RESULT,)  # on the row-sum VJP
 
     @cached_property
     def forward(self):
@@ -60,10 +102,7 @@ class VectorLayer:
     def stable_forward(self):
         """The forward as printed: the definition after ``forward_rewrites``, possibly in the
         named intermediates of ``DEFINITIONS``."""
-        expr = self.forward
-        for rewrite in self.forward_rewrites:
-            expr = rewrite(expr)
-        return expr
+        return rewrites.apply(self.forward, self.forward_rewrites, self)
 
     @cached_property
     def definitions(self):
@@ -104,20 +143,15 @@ class VectorLayer:
         return grad * p["dh/dinput"] + p["dk/dinput"] * RowSum(grad * p["dh/dS"])
 
     @cached_property
+    def stages(self):
+        """[(rewrite, VJP after it)] for each rewrite of ``rewrites``, in order."""
+        return rewrites.stages(self.raw_vjp, self.rewrites, self)
+
+    @cached_property
     def vjp(self):
-        """``raw_vjp`` in terms of result: input = h^-1(result, S) substituted; S then
-        cancels (RowSum moves it out), leaving what the backward computes from the saved
-        output alone."""
-        # check/simplify off: a candidate is accepted only if S and input cancel below,
-        # which is its check (solve's own checks cost most of a cold `make derive`).
-        for inverse in sp.solve(result - self.term, input, check=False, simplify=False):
-            candidate = self.raw_vjp.replace(
-                lambda e: e.has(input), lambda e: sp.expand_log(e.subs(input, inverse), force=True))
-            # RowSum re-evaluates on rebuild: S moves out of it and cancels.
-            candidate = sp.factor(sp.expand(candidate))
-            if not candidate.free_symbols & {input, S}:
-                return candidate
-        raise ValueError("{}: cannot write the VJP {} in terms of result".format(self.name, self.raw_vjp))
+        """The VJP the backward evaluates: ``raw_vjp`` after the row's rewrites (in terms of
+        result, S cancelled)."""
+        return self.stages[-1][1] if self.stages else self.raw_vjp
 
     @property
     def saves(self):
@@ -167,9 +201,9 @@ class VectorLayer:
 
 VECTOR_LAYERS = (
     VectorLayer("softmax", sp.exp(input) / S, sp.exp(input), r"\operatorname{softmax}",
-                jacobian_closed_form="diag(s) - s s^T"),
+                reference="torch.softmax(input, -1)", jacobian_closed_form="diag(s) - s s^T"),
     VectorLayer("log_softmax", input - sp.log(S), sp.exp(input), r"\log\operatorname{softmax}",
-                jacobian_closed_form="I - 1 s^T"),
+                reference="torch.log_softmax(input, -1)", jacobian_closed_form="I - 1 s^T"),
 )
 
 BY_NAME = {layer.name: layer for layer in VECTOR_LAYERS}

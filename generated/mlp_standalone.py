@@ -12,29 +12,29 @@ import torch
 # The generated forward/backward code. The submission's self-contained mlp.py
 # (generated/mlp_standalone.py) has the code itself in place of the next line.
 # ---------------------------------------------------------------------------------------------
-# Linear: result = input @ weight^T + bias (rows); z = W x + b (columns, the theory)
+# Linear: result = input @ weight.T + bias (rows); z = W x + b (columns, the theory)
 # Backward, one formula per input. dJ/dweight has weight's shape (m x n), as torch stores it;
 # the numerator-layout dJ/dW of the theory is its transpose (n x m).
 # ---------------------------------------------------------------------------------------------
 
 
 def linear_forward(input, weight, bias):
-    """result = input*weight.T + 1*bias.T"""
+    """result = input @ weight.T + bias"""
     return torch.addmm(bias, input, weight.t())
 
 
 def linear_backward_input(grad, weight):
-    """dJ/dinput = grad*weight"""
+    """dJ/dinput = grad @ weight"""
     return grad.mm(weight)
 
 
 def linear_backward_weight(grad, input):
-    """dJ/dweight = grad.T*input"""
+    """dJ/dweight = grad.T @ input"""
     return grad.t().mm(input)
 
 
 def linear_backward_bias(grad):
-    """dJ/dbias = grad.T*1"""
+    """dJ/dbias = grad.T @ ones(B, 1)"""
     return grad.sum(0)
 
 
@@ -55,9 +55,9 @@ def identity_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # relu: result = Max(0, input)
 # f' as SymPy derives it: Heaviside(input)
-# f' as evaluated:       Piecewise((1, result > 0), (0, True))
-#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+# f' as evaluated:       Piecewise((0, result <= 0), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 0; f'(nan) = 1.
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -72,9 +72,9 @@ def relu_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # scaled_relu: result = 5*Max(0, input)
 # f' as SymPy derives it: 5*Heaviside(input)
-# f' as evaluated:       Piecewise((5, result > 0), (0, True))
-#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+# f' as evaluated:       Piecewise((0, result <= 0), (5, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 0; f'(nan) = 5.
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -88,9 +88,10 @@ def scaled_relu_backward(grad, input=None, result=None):
 
 # ---------------------------------------------------------------------------------------------
 # sigmoid: result = 1/(1 + exp(-input))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
 # f' as SymPy derives it: exp(-input)/(1 + exp(-input))**2
 # f' as evaluated:       result*(1 - result)
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -106,7 +107,7 @@ def sigmoid_backward(grad, input=None, result=None):
 # tanh: result = tanh(input)
 # f' as SymPy derives it: 1 - tanh(input)**2
 # f' as evaluated:       1 - result**2
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -122,7 +123,7 @@ def tanh_backward(grad, input=None, result=None):
 # leaky_relu: result = Piecewise((input, input > 0), (input/100, True))
 # f' as SymPy derives it: Piecewise((1, input > 0), (1/100, True))
 # f' as evaluated:       Piecewise((1, result > 0), (1/100, True))
-#   rewrite: Rewrite f'(input) as a function of result = f(input), as PyTorch's derivatives.yaml
+#   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -136,9 +137,10 @@ def leaky_relu_backward(grad, input=None, result=None):
 
 # ---------------------------------------------------------------------------------------------
 # softplus: result = Piecewise((input, input > 20), (log(exp(input) + 1), True))
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
 # f' as SymPy derives it: Piecewise((1, input > 20), (exp(input)/(exp(input) + 1), True))
-# f' as evaluated:       Piecewise((1, input > 20), (1/(1 + exp(-input)), True))
-#   rewrite: exp(a)/(exp(a) + 1) -> 1/(1 + exp(-a)).
+# f' as evaluated:       Piecewise((1, input > 20), (sigmoid(input), True))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -165,14 +167,257 @@ def gelu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
+# relu6: result = Min(6, Max(0, input))
+# f' as SymPy derives it: Heaviside(input)*Heaviside(6 - Max(0, input))
+# f' as evaluated:       Piecewise((0, (input >= 6) | (input <= 0)), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 0, f'(6) = 0; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def relu6_forward(input):
+    return torch.clamp(input, min=0, max=6)
+
+
+def relu6_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= 0) | (input >= 6), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# elu: result = Piecewise((input, input > 0), (exp(input) - 1, True))
+#   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
+# f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
+# f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = alpha; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def elu_forward(input):
+    return torch.where(input > 0, input, torch.expm1(input))
+
+
+def elu_backward(grad, input=None, result=None):
+    return torch.where(input <= 0, grad*torch.exp(input), grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# selu: result = 5253504936777402467096674926473*Piecewise((input, input > 0), (16732632423543772848170429916717*exp(input)/10000000000000000000000000000000 - 1.6732632423543772, True))/5000000000000000000000000000000
+#   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
+# f' as SymPy derives it: 5253504936777402467096674926473*Piecewise((1, input > 0), (16732632423543772848170429916717*exp(input)/10000000000000000000000000000000, True))/5000000000000000000000000000000
+# f' as evaluated:       Piecewise((87904967042368842997010876040615967103012290445610415488549141*exp(input)/50000000000000000000000000000000000000000000000000000000000000, input <= 0), (1.0507009873554805, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = scale*alpha; f'(nan) = scale.
+# ---------------------------------------------------------------------------------------------
+
+
+def selu_forward(input):
+    return 1.0507009873554805*torch.where(input > 0, input, 1.6732632423543772*torch.expm1(input))
+
+
+def selu_backward(grad, input=None, result=None):
+    return torch.where(input <= 0, 1.7580993408473768*grad*torch.exp(input), 1.0507009873554805*grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# celu: result = Piecewise((input, input > 0), (exp(input) - 1, True))
+#   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
+# f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
+# f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = 1; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def celu_forward(input):
+    return torch.where(input > 0, input, torch.expm1(input))
+
+
+def celu_backward(grad, input=None, result=None):
+    return torch.where(input <= 0, grad*torch.exp(input), grad)
+
+
+# ---------------------------------------------------------------------------------------------
+# gelu_tanh: result = input*(tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi)) + 1)/2
+# f' as SymPy derives it: sqrt(2)*input*(1 - tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))**2)*(26829*input**2/200000 + 1)/(2*sqrt(pi)) + tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))/2 + 1/2
+# ---------------------------------------------------------------------------------------------
+
+
+def gelu_tanh_forward(input):
+    return 0.5*input*(torch.tanh(0.7978845608028654*(0.044715*input**3 + input)) + 1)
+
+
+def gelu_tanh_backward(grad, input=None, result=None):
+    return grad*(0.3989422804014327*input*(1 - torch.tanh(0.7978845608028654*(0.044715*input**3 + input))**2)*(0.134145*input**2 + 1) + 0.5*torch.tanh(0.7978845608028654*(0.044715*input**3 + input)) + 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# silu: result = input/(1 + exp(-input))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# f' as SymPy derives it: input*exp(-input)/(1 + exp(-input))**2 + 1/(1 + exp(-input))
+# f' as evaluated:       input*sigmoid(-input)*sigmoid(input) + sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# ---------------------------------------------------------------------------------------------
+
+
+def silu_forward(input):
+    return input*torch.sigmoid(input)
+
+
+def silu_backward(grad, input=None, result=None):
+    return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input))
+
+
+# ---------------------------------------------------------------------------------------------
+# mish: result = input*tanh(log(exp(input) + 1))
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+# f' as SymPy derives it: input*(1 - tanh(log(exp(input) + 1))**2)*exp(input)/(exp(input) + 1) + tanh(log(exp(input) + 1))
+# f' as evaluated:       input*(1 - tanh(log1p(exp(input)))**2)*sigmoid(input) + tanh(log1p(exp(input)))
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# ---------------------------------------------------------------------------------------------
+
+
+def mish_forward(input):
+    return input*torch.tanh(torch.log1p(torch.exp(input)))
+
+
+def mish_backward(grad, input=None, result=None):
+    return grad*(input*(1 - torch.tanh(torch.log1p(torch.exp(input)))**2)*torch.sigmoid(input) + torch.tanh(torch.log1p(torch.exp(input))))
+
+
+# ---------------------------------------------------------------------------------------------
+# softsign: result = input/(Abs(input) + 1)
+# f' as SymPy derives it: -input*sign(input)/(Abs(input) + 1)**2 + 1/(Abs(input) + 1)
+# f' as evaluated:       (Abs(input) + 1)**(-2)
+#   rewrite: a*sign(a) -> |a|, then one fraction: the terms that cancel at large |a| cancel exactly.
+# ---------------------------------------------------------------------------------------------
+
+
+def softsign_forward(input):
+    return input/(torch.abs(input) + 1)
+
+
+def softsign_backward(grad, input=None, result=None):
+    return grad/(torch.abs(input) + 1)**2
+
+
+# ---------------------------------------------------------------------------------------------
+# logsigmoid: result = log(1/(1 + exp(-input)))
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: log(sigmoid(a)) -> min(a, 0) - log1p(exp(-|a|)): equal for every real a; sigmoid(a) underflows to 0 (log 0 = -inf) once a < -88 in float32, where log sigmoid(a) is about a.
+# f' as SymPy derives it: exp(-input)/(1 + exp(-input))
+# f' as evaluated:       sigmoid(-input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+# ---------------------------------------------------------------------------------------------
+
+
+def logsigmoid_forward(input):
+    return -torch.log1p(torch.exp(-torch.abs(input))) + torch.clamp(input, max=0)
+
+
+def logsigmoid_backward(grad, input=None, result=None):
+    return grad*torch.sigmoid(-input)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardtanh: result = Min(1, Max(-1, input))
+# f' as SymPy derives it: Heaviside(1 - Max(-1, input))*Heaviside(input + 1)
+# f' as evaluated:       Piecewise((0, (input >= 1) | (input <= -1)), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(min_val) = 0, f'(max_val) = 0; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def hardtanh_forward(input):
+    return torch.clamp(input, min=-1, max=1)
+
+
+def hardtanh_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= -1) | (input >= 1), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardsigmoid: result = Min(6, Max(0, input + 3))/6
+# f' as SymPy derives it: Heaviside(6 - Max(0, input + 3))*Heaviside(input + 3)/6
+# f' as evaluated:       Piecewise((1/6, (input > -3) & (input < 3)), (0, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-3) = 0, f'(3) = 0; f'(nan) = 0.
+# ---------------------------------------------------------------------------------------------
+
+
+def hardsigmoid_forward(input):
+    return 0.16666666666666666*torch.clamp(input + 3, min=0, max=6)
+
+
+def hardsigmoid_backward(grad, input=None, result=None):
+    return (0.16666666666666666*grad).masked_fill(~((input < 3) & (input > -3)), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardswish: result = input*Min(6, Max(0, input + 3))/6
+# f' as SymPy derives it: input*Heaviside(6 - Max(0, input + 3))*Heaviside(input + 3)/6 + Min(6, Max(0, input + 3))/6
+# f' as evaluated:       Piecewise((0, input <= -3), (input/3 + 1/2, input < 3), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-3) = 0, f'(3) = 1; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def hardswish_forward(input):
+    return 0.16666666666666666*input*torch.clamp(input + 3, min=0, max=6)
+
+
+def hardswish_backward(grad, input=None, result=None):
+    return (torch.where(input < 3, grad*(0.3333333333333333*input + 0.5), grad)).masked_fill(input <= -3, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# tanhshrink: result = input - tanh(input)
+# f' as SymPy derives it: tanh(input)**2
+# ---------------------------------------------------------------------------------------------
+
+
+def tanhshrink_forward(input):
+    return input - torch.tanh(input)
+
+
+def tanhshrink_backward(grad, input=None, result=None):
+    return grad*torch.tanh(input)**2
+
+
+# ---------------------------------------------------------------------------------------------
+# softshrink: result = input - Min(1/2, Max(-1/2, input))
+# f' as SymPy derives it: -Heaviside(1/2 - Max(-1/2, input))*Heaviside(input + 1/2) + 1
+# f' as evaluated:       Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
+#   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-lambd) = 0, f'(lambd) = 0; f'(nan) = 1.
+# ---------------------------------------------------------------------------------------------
+
+
+def softshrink_forward(input):
+    return input - torch.clamp(input, min=-0.5, max=0.5)
+
+
+def softshrink_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= 0.5) & (input >= -0.5), 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# hardshrink: result = Piecewise((0, (input >= -1/2) & (input <= 1/2)), (input, True))
+# f' as SymPy derives it: Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
+# ---------------------------------------------------------------------------------------------
+
+
+def hardshrink_forward(input):
+    return input.masked_fill((input <= 0.5) & (input >= -0.5), 0)
+
+
+def hardshrink_backward(grad, input=None, result=None):
+    return grad.masked_fill((input <= 0.5) & (input >= -0.5), 0)
+
+
+# ---------------------------------------------------------------------------------------------
 # softmax, over the features of each row: result = exp(input)/rowsum(exp(input))
 # A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = exp(input)/S, k = exp(input).
 # VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
 #   with dh/dinput = exp(input)/S, dh/dS = -exp(input)/S**2, dk/dinput = exp(input)
 #   = grad*exp(input)/S - exp(input)*rowsum(grad*exp(input))/S**2
-#   = result*(grad - rowsum(grad*result))  (in terms of result: S cancels)
+#   = result*(grad - rowsum(grad*result))
+#   rewrite: the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the backward reads the forward's output only, as PyTorch's.
 # forward as evaluated: exp(shifted)/rowsum(exp(shifted)), shifted = input - rowmax(input)
-#   rewrite: input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+#   rewrite: input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is >= 1; equal to the definition for any shift of a row (proved for sizes 1..6).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -192,9 +437,10 @@ def softmax_backward(grad, input=None, result=None):
 # VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
 #   with dh/dinput = 1, dh/dS = -1/S, dk/dinput = exp(input)
 #   = grad - exp(input)*rowsum(grad)/S
-#   = grad - exp(result)*rowsum(grad)  (in terms of result: S cancels)
+#   = grad - exp(result)*rowsum(grad)
+#   rewrite: the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the backward reads the forward's output only, as PyTorch's.
 # forward as evaluated: shifted - log(rowsum(exp(shifted))), shifted = input - rowmax(input)
-#   rewrite: input -> shifted = input - rowmax(input) in the forward, so that exp cannot overflow.
+#   rewrite: input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is >= 1; equal to the definition for any shift of a row (proved for sizes 1..6).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -217,6 +463,21 @@ ACTIVATIONS = {
     "leaky_relu": {"forward": leaky_relu_forward, "backward": leaky_relu_backward, "saves": ('result',)},
     "softplus": {"forward": softplus_forward, "backward": softplus_backward, "saves": ('input',)},
     "gelu": {"forward": gelu_forward, "backward": gelu_backward, "saves": ('input',)},
+    "relu6": {"forward": relu6_forward, "backward": relu6_backward, "saves": ('input',)},
+    "elu": {"forward": elu_forward, "backward": elu_backward, "saves": ('input',)},
+    "selu": {"forward": selu_forward, "backward": selu_backward, "saves": ('input',)},
+    "celu": {"forward": celu_forward, "backward": celu_backward, "saves": ('input',)},
+    "gelu_tanh": {"forward": gelu_tanh_forward, "backward": gelu_tanh_backward, "saves": ('input',)},
+    "silu": {"forward": silu_forward, "backward": silu_backward, "saves": ('input',)},
+    "mish": {"forward": mish_forward, "backward": mish_backward, "saves": ('input',)},
+    "softsign": {"forward": softsign_forward, "backward": softsign_backward, "saves": ('input',)},
+    "logsigmoid": {"forward": logsigmoid_forward, "backward": logsigmoid_backward, "saves": ('input',)},
+    "hardtanh": {"forward": hardtanh_forward, "backward": hardtanh_backward, "saves": ('input',)},
+    "hardsigmoid": {"forward": hardsigmoid_forward, "backward": hardsigmoid_backward, "saves": ('input',)},
+    "hardswish": {"forward": hardswish_forward, "backward": hardswish_backward, "saves": ('input',)},
+    "tanhshrink": {"forward": tanhshrink_forward, "backward": tanhshrink_backward, "saves": ('input',)},
+    "softshrink": {"forward": softshrink_forward, "backward": softshrink_backward, "saves": ('input',)},
+    "hardshrink": {"forward": hardshrink_forward, "backward": hardshrink_backward, "saves": ('input',)},
     "softmax": {"forward": softmax_forward, "backward": softmax_backward, "saves": ('result',)},
     "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
 }
@@ -225,6 +486,8 @@ ACTIVATIONS = {
 # ---------------------------------------------------------------------------------------------
 # mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: 2*(input - target)/numel
+# dJ/dinput as evaluated:       (input - target)/(numel/2)
+#   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -241,9 +504,10 @@ def mse_loss_backward(input, target):
 # ---------------------------------------------------------------------------------------------
 # bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
-# dJ/dinput as evaluated:       (input - target)/(numel*Max(1/1000000000000, input*(1 - input)))
-#   rewrite: log(a) -> Max(log(a), floor).
-#   rewrite: n/d -> n/Max(d, eps), with the fraction's sign moved so that d > 0 inside (0, 1).
+# dJ/dinput as evaluated:       ((input - target)/Max(1e-12, input*(1 - input)))/numel
+#   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
+#   rewrite: n/d -> n/max(d, 1e-12), d = input*(1 - input): a finite gradient at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever d >= 1e-12.
+#   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -260,9 +524,10 @@ def bce_loss_backward(input, target):
 # ---------------------------------------------------------------------------------------------
 # cross_entropy_loss: J = sum(-target*log(input))/batch, batch = input.shape[0] (reduction='mean' over the batch)
 # dJ/dinput as SymPy derives it: -target*Heaviside(log(input) + 100)/(batch*input)
-# dJ/dinput as evaluated:       Piecewise((-target/input, log(input) > -100), (0, True))/batch
-#   rewrite: log(a) -> Max(log(a), floor).
-#   rewrite: Heaviside(a) -> 1 where a > 0, else 0.
+# dJ/dinput as evaluated:       Piecewise((0, log(input) < -100), (-target/input, True))/batch
+#   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
+#   rewrite: Heaviside(a) of a clamp -> 0 where a < 0, else 1: autograd's clamp backward, the bound included, NaN propagating (SymPy's Heaviside(0) is 1/2).
+#   rewrite: divide by batch last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -273,12 +538,14 @@ def cross_entropy_loss_forward(input, target):
 
 def cross_entropy_loss_backward(input, target):
     batch = input.shape[0]
-    return (-target/input).masked_fill(torch.log(input) <= -100, 0)/batch
+    return (-target/input).masked_fill(torch.log(input) < -100, 0)/batch
 
 
 # ---------------------------------------------------------------------------------------------
 # nll_loss: J = sum(-input*target)/batch, batch = input.shape[0] (reduction='mean' over the batch)
 # dJ/dinput as SymPy derives it: -target/batch
+# dJ/dinput as evaluated:       (-target)/batch
+#   rewrite: divide by batch last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -289,7 +556,7 @@ def nll_loss_forward(input, target):
 
 def nll_loss_backward(input, target):
     batch = input.shape[0]
-    return -target/batch
+    return (-target)/batch
 
 
 def _activation(name, argument):

@@ -10,18 +10,17 @@ import torch.nn.functional as F
 import mlp
 from generated import layers
 
-TORCH_ACTIVATIONS = {
-    "identity": lambda z: z,
-    "relu": torch.relu,
-    "scaled_relu": lambda z: 5 * torch.relu(z),
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "leaky_relu": F.leaky_relu,  # negative_slope=0.01
-    "softplus": F.softplus,  # beta=1, threshold=20
-    "gelu": F.gelu,  # exact (erf) form
-    "softmax": lambda z: torch.softmax(z, -1),  # over each row's features
-    "log_softmax": lambda z: torch.log_softmax(z, -1),
-}
+from derive import activations, vector_layers
+
+
+def torch_reference(row):
+    """PyTorch's own function for a catalogue row (its ``reference``, with torch's defaults)."""
+    code = compile(row.reference, "<{} reference>".format(row.name), "eval")
+    return lambda input: eval(code, {"torch": torch, "F": F, "input": input})
+
+
+TORCH_ACTIVATIONS = {row.name: torch_reference(row)
+                     for row in activations.ACTIVATIONS + vector_layers.VECTOR_LAYERS}
 TORCH_LOSSES = {
     "mse": F.mse_loss, "bce": F.binary_cross_entropy,  # reduction='mean'
     # The same compositions, differentiated by autograd: mean over the batch of the row sums.

@@ -8,15 +8,10 @@ from derive import linear
 from generated import layers
 
 
-def _explicit(symbol, sizes):
-    rows, cols = (int(d.subs(sizes)) for d in symbol.shape)
-    return sp.Matrix(rows, cols, lambda i, j: sp.Symbol("{}_{}_{}".format(symbol.name, i, j), real=True))
-
-
 @pytest.mark.parametrize("m,n", [(1, 1), (2, 3), (3, 2)])
 def test_per_sample_derivatives_are_numerator_layout(m, n):
     sizes = {linear.m: m, linear.n: n}
-    x, W, b, delta = (_explicit(s, sizes) for s in (linear.x, linear.W, linear.b, linear.delta))
+    x, W, b, delta = (linear.explicit(s, sizes) for s in (linear.x, linear.W, linear.b, linear.delta))
     z = W * x + b
     subs = {linear.x.subs(sizes): x, linear.W.subs(sizes): W, linear.b.subs(sizes): b,
             linear.delta.subs(sizes): delta}

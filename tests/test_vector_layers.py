@@ -1,6 +1,8 @@
 """softmax and log_softmax (derive/vector_layers.py), cross_entropy_loss and nll_loss: the
 symbolic proofs, the componentwise Jacobian, the generated code against autograd, and the
 classification losses' checks on their targets."""
+import dataclasses
+
 import pytest
 import sympy as sp
 import torch
@@ -36,10 +38,10 @@ def test_the_proof_can_fail():
     is refused by the same proofs."""
     softmax = vector_layers.BY_NAME["softmax"]
     from derive.symbols import grad, result
-    wrong = vector_layers.VectorLayer("wrong", softmax.term, softmax.reduced, "")
+    wrong = dataclasses.replace(softmax, name="wrong")
     object.__setattr__(wrong, "vjp", result * (grad + vector_layers.RowSum(grad * result)))
     assert not wrong.vjp_equals_jacobian(3)
-    unshifted = vector_layers.VectorLayer("unshifted", softmax.term, softmax.reduced, "")
+    unshifted = dataclasses.replace(softmax, name="unshifted")
     object.__setattr__(unshifted, "stable_forward", sp.exp(vector_layers.shifted) / vector_layers.RowSum(
         sp.exp(vector_layers.input)))
     assert not unshifted.stable_forward_equal(2)
