@@ -171,6 +171,32 @@ def test_log_softmax_nll_finite_at_logits_up_to_1e4(dtype):
         assert torch.isfinite(value).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_where_probabilities_are_normal(dtype):
+    """softmax -> cross_entropy_loss -> backward, against autograd of the same composition, with
+    logits spread as far as the smallest probability stays a normal float of the dtype (there
+    the gradient -y/(batch*p) reaches ~1e35 in float32, finite)."""
+    spread = 80.0 if dtype == torch.float32 else 700.0
+    z = torch.tensor([[spread / 2, -spread / 2, 0.0], [1e4, 1e4 - spread, 1e4 - 1], [-1e4, -1e4 + spread / 3, -1e4],
+                      [0.0, 0.0, 0.0]], dtype=dtype)
+    y = torch.tensor([[0.0, 1.0, 0.0], [0.2, 0.5, 0.3], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=dtype)
+    result = layers.softmax_forward(z)
+    assert result.min() >= torch.finfo(dtype).tiny  # the range the test claims
+    J, dJdy_hat = mlp.cross_entropy_loss(y, result)
+    dJdz = layers.softmax_backward(dJdy_hat, result=result)
+    leaf = z.clone().requires_grad_()
+    with torch.enable_grad():
+        p = torch.softmax(leaf, 1)
+        p.retain_grad()
+        ref = -(y * torch.clamp(torch.log(p), min=-100)).sum() / z.shape[0]
+        ref.backward()
+    from autograd_reference import assert_close
+    assert_close(J, ref.detach(), "J")
+    assert_close(dJdy_hat, p.grad, "dJ/dy_hat")
+    assert_close(dJdz, leaf.grad, "dJ/dz")
+    assert torch.isfinite(dJdy_hat).all() and torch.isfinite(dJdz).all()
+
+
 def test_cross_entropy_of_an_underflowed_probability_is_finite():
     """y_hat = 0 (a softmax that underflowed): J uses the log's floor -100 as BCE, and the
     gradient is the clamped loss's, 0 there, not -inf or 0/0 = NaN (autograd's NaN)."""
