@@ -33,7 +33,8 @@ def parse(text, parameters=()):
     try:
         expr = sp.sympify(text, locals=names, rational=True)
     except (sp.SympifyError, SyntaxError, TypeError) as error:
-        raise ValueError("cannot parse {!r} as a SymPy expression: {}".format(text, error)) from None
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise ValueError("cannot parse {!r} as a SymPy expression ({})".format(text, reason)) from None
     if not isinstance(expr, sp.Expr):
         raise ValueError("{!r} is not an expression in x".format(text))
     return expr

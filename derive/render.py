@@ -4,6 +4,7 @@ Deterministic by construction: no timestamps, fixed iteration orders, and files 
 only when their bytes change, so a second run touches nothing.
 """
 import argparse
+import ast
 import pathlib
 import sys
 
@@ -15,8 +16,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 GENERATED = ROOT / "generated"
 
-# The marker line in mlp.py that the standalone submission file replaces with the code.
-INLINE_MARKER = "# @inline generated/layers.py"
+# The module whose import in mlp.py the standalone submission file replaces with its code.
+INLINED_MODULE = "generated.layers"
 
 COMMENT = {".py": "#", ".tex": "%"}
 
@@ -38,14 +39,18 @@ def _environment():
 
 
 def _standalone_context(ctx):
-    """mlp.py split around its import of generated/layers.py: the submission inlines it."""
+    """mlp.py split around its import from generated/layers.py: the submission inlines it.
+    Found with ``ast``; every imported name must be one the generated code defines."""
     source = (ROOT / "mlp.py").read_text()
+    imports = [node for node in ast.parse(source).body
+               if isinstance(node, ast.ImportFrom) and node.module == INLINED_MODULE]
+    if len(imports) != 1:
+        raise SystemExit("mlp.py must import from {} exactly once, at top level".format(INLINED_MODULE))
+    (node,) = imports
     lines = source.splitlines(keepends=True)
-    marked = [i for i, line in enumerate(lines) if line.rstrip().endswith(INLINE_MARKER)]
-    if len(marked) != 1:
-        raise SystemExit("mlp.py must hold exactly one line ending in {!r}".format(INLINE_MARKER))
-    (i,) = marked
-    return dict(ctx, before="".join(lines[:i]).rstrip("\n"), after="".join(lines[i + 1:]).rstrip("\n"))
+    return dict(ctx, before="".join(lines[:node.lineno - 1]).rstrip("\n"),
+                after="".join(lines[node.end_lineno:]).rstrip("\n"),
+                inlined_names=sorted(alias.name for alias in node.names))
 
 
 def outputs():

@@ -10,7 +10,7 @@ vector-Jacobian products, each ``grad`` being dJ/d(that layer's result), one row
 import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
-# (generated/mlp_standalone.py) has the code itself in place of the next line.
+# (generated/mlp_standalone.py) has the code itself in place of this import.
 # ---------------------------------------------------------------------------------------------
 # Linear: result = input @ weight.T + bias (rows); z = W x + b (columns, the theory)
 # Backward, one formula per input. dJ/dweight has weight's shape (m x n), as torch stores it;
@@ -560,11 +560,11 @@ def nll_loss_backward(input, target):
 
 
 def _activation(name, argument):
-    valid = sorted(ACTIVATIONS)  # noqa: F405
-    if name not in ACTIVATIONS:  # noqa: F405
+    valid = sorted(ACTIVATIONS)
+    if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
-    return ACTIVATIONS[name]  # noqa: F405
+    return ACTIVATIONS[name]
 
 
 def _positive_int(value, argument):
@@ -598,9 +598,10 @@ class MLP:
             linear_1_out_features: the out features of first linear layer
             linear_2_in_features: the in features of second linear layer
             linear_2_out_features: the out features of second linear layer
-            f_function: string for the f function: relu | sigmoid | identity | tanh |
-                leaky_relu | softplus | gelu | softmax | log_softmax (the last two over
-                each row's features)
+            f_function: string for the f function, a name of ACTIVATIONS: every
+                elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
+                catalogue is derive/activations.py, `python -m derive explain --list`), and
+                softmax, log_softmax over each row's features (derive/vector_layers.py)
             g_function: string for the g function, same choices
         """
         for value, argument in ((linear_1_in_features, "linear_1_in_features"),
@@ -649,9 +650,9 @@ class MLP:
                              "(linear_1_in_features)".format(tuple(x.shape), W1.shape[1]))
 
         f, g = self.f, self.g
-        z1 = linear_forward(x, W1, b1)  # noqa: F405
+        z1 = linear_forward(x, W1, b1)
         z2 = f["forward"](z1)
-        z3 = linear_forward(z2, W2, b2)  # noqa: F405
+        z3 = linear_forward(z2, W2, b2)
         y_hat = g["forward"](z3)
 
         # Keep only what the backward needs: x and z2 for the weight gradients, and each
@@ -679,12 +680,12 @@ class MLP:
 
         # Each backward overwrites self.grads with the gradients of this forward pass.
         dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-        self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])  # noqa: F405
-        self.grads["dJdb2"] = linear_backward_bias(dJdz3)  # noqa: F405
-        dJdz2 = linear_backward_input(dJdz3, W2)  # noqa: F405
+        self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])
+        self.grads["dJdb2"] = linear_backward_bias(dJdz3)
+        dJdz2 = linear_backward_input(dJdz3, W2)
         dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
-        self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])  # noqa: F405
-        self.grads["dJdb1"] = linear_backward_bias(dJdz1)  # noqa: F405
+        self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
+        self.grads["dJdb1"] = linear_backward_bias(dJdz1)
         # No gradient for x: nothing upstream of the first layer needs it.
 
     def clear_grad_and_cache(self):
@@ -713,7 +714,7 @@ def mse_loss(y, y_hat):
         dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
     """
     _check_pair(y, y_hat)
-    return mse_loss_forward(y_hat, y), mse_loss_backward(y_hat, y)  # noqa: F405
+    return mse_loss_forward(y_hat, y), mse_loss_backward(y_hat, y)
 
 
 def bce_loss(y, y_hat):
@@ -736,7 +737,7 @@ def bce_loss(y, y_hat):
             raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
                              "{} values are outside, from {} to {}".format(
                                  int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
-    return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)  # noqa: F405
+    return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)
 
 
 def _check_distribution_rows(y, y_hat, loss):
@@ -794,7 +795,7 @@ def cross_entropy_loss(y, y_hat):
     """
     _check_distribution_rows(y, y_hat, "cross_entropy_loss")
     _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
-    return cross_entropy_loss_forward(y_hat, y), cross_entropy_loss_backward(y_hat, y)  # noqa: F405
+    return cross_entropy_loss_forward(y_hat, y), cross_entropy_loss_backward(y_hat, y)
 
 
 def nll_loss(y, y_hat):
@@ -809,4 +810,4 @@ def nll_loss(y, y_hat):
     """
     _check_distribution_rows(y, y_hat, "nll_loss")
     _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
-    return nll_loss_forward(y_hat, y), nll_loss_backward(y_hat, y)  # noqa: F405
+    return nll_loss_forward(y_hat, y), nll_loss_backward(y_hat, y)

@@ -59,3 +59,24 @@ def test_standalone_behaves_exactly_as_mlp(f, g, loss):
         assert torch.equal(ours, theirs)
     with pytest.raises(ValueError, match="expected one of"):
         standalone.MLP(1, 1, "swish", 1, 1, "relu")
+
+
+def test_standalone_defines_every_name_mlp_imports_from_the_generated_code():
+    """mlp.py names what it uses from generated.layers; the standalone file inlines that
+    code in place of the import (found with ast), so each name is defined there."""
+    names = render._standalone_context({})["inlined_names"]
+    assert "linear_forward" in names and "ACTIVATIONS" in names
+    tree = ast.parse((ROOT / "generated" / "mlp_standalone.py").read_text())
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    assert set(names) <= defined, set(names) - defined
+
+
+@pytest.mark.parametrize("name", sorted(mlp.ACTIVATIONS))
+def test_standalone_accepts_every_catalogued_name(name):
+    for module in (mlp, standalone):
+        torch.manual_seed(2)
+        net = module.MLP(3, 4, name, 4, 2, name)
+        y_hat = net.forward(torch.randn(5, 3))
+        net.backward(torch.ones_like(y_hat))
+        assert torch.isfinite(net.grads["dJdW1"]).all()

@@ -135,7 +135,7 @@ def test_good_set_writes_zip_with_exactly_the_three_files(tmp_path, capsys):
 
 def test_wrong_gradient_fails_course_tests_and_leaves_no_zip(tmp_path, capsys):
     # a classic mistake: the MSE gradient without the factor 2
-    broken = mutate("(input - target)/(numel/2)", "(input - target)/numel")
+    broken = mutate("return (input - target)/(numel/2)", "return (input - target)/numel")
     src = make_set(tmp_path, mlp=broken)
     scripts = course_folder(tmp_path, "course_relu_identity_mse.py")
     assert run_packager(tmp_path, src, scripts) == 1

@@ -280,3 +280,17 @@ def test_explain_refuses_an_unknown_name():
     from derive import explain_vector
     with pytest.raises(KeyError, match="not a vector layer; expected one of: softmax, log_softmax"):
         explain_vector.explain("softmin")
+
+
+def test_python_m_derive_explain_softmax(capsys):
+    """The command line: `python -m derive explain softmax` prints the Jacobian and the VJP."""
+    import io
+
+    from derive import explain
+    out = io.StringIO()
+    assert explain.main(["softmax", "--no-check"], out=out) == 0
+    text = out.getvalue()
+    assert "diag(s) - s s^T" in text and "result*(grad - rowsum(grad*result))" in text
+    out = io.StringIO()
+    explain.main(["--list"], out=out)
+    assert {"softmax", "log_softmax"} <= set(out.getvalue().split())
