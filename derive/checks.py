@@ -83,11 +83,11 @@ def check_vector_layer(layer, size=3):
     g = (0.3, -1.7, 0.9)[:size]
     expected = sp.Matrix([g]) * jacobian.subs(point)
     r = [layer.component(list(z), i).subs(point) for i in range(size)]
-    got = layer._at_components(layer.vjp, [point[zi] for zi in z], g, r)
+    got = layer.at_components(layer.vjp, [point[zi] for zi in z], g, r)
     for j in range(size):
         _close(got[j], expected[j], "{} VJP, column {}".format(layer.name, j))
     printed = layer.stable_forward.xreplace(dict(layer.definitions))
-    got = layer._at_components(printed, [point[zi] for zi in z], [0] * size, [0] * size)
+    got = layer.at_components(printed, [point[zi] for zi in z], [0] * size, [0] * size)
     for j in range(size):
         _close(got[j], r[j], "{} stable forward, component {}".format(layer.name, j))
 

@@ -158,7 +158,7 @@ class VectorLayer:
         return tuple(s.name for s in (input, result) if s in self.vjp.free_symbols)
 
     # -- proofs ------------------------------------------------------------------------------
-    def _at_components(self, expr, z, g, r):
+    def at_components(self, expr, z, g, r):
         """A row expression at component j, for each j: element symbols -> components,
         RowSum(e) -> the explicit sum over the row."""
         n = len(z)
@@ -177,7 +177,7 @@ class VectorLayer:
         g = sp.symbols("g_1:{}".format(n + 1), real=True)
         expected = sp.Matrix([g]) * jacobian
         r = [self.component(list(z), i) for i in range(n)]
-        got = self._at_components(self.vjp, list(z), g, r)
+        got = self.at_components(self.vjp, list(z), g, r)
         e = sp.symbols("e_1:{}".format(n + 1), positive=True)
         as_e = {sp.exp(zi): ei for zi, ei in zip(z, e)}
 
@@ -193,7 +193,7 @@ class VectorLayer:
         z = sp.symbols("z_1:{}".format(n + 1), real=True)
         m = sp.Symbol("m", real=True)
         printed = self.stable_forward.xreplace(dict(self.definitions)).replace(RowMax, lambda a: m)
-        got = self._at_components(printed, list(z), [0] * n, [0] * n)
+        got = self.at_components(printed, list(z), [0] * n, [0] * n)
         expected = [self.component(list(z), i) for i in range(n)]
         return all(sp.simplify(sp.expand_log(sp.expand(a - b), force=True)) == 0
                    for a, b in zip(got, expected))
