@@ -132,6 +132,13 @@ def test_mlp_with_classification_loss_against_autograd(f, g, loss, dtype, shape)
     compare_mlp(f, g, loss, shape, dtype)
 
 
+@pytest.mark.parametrize("f", NAMES)
+@pytest.mark.parametrize("g,loss", [("log_softmax", "nll"), ("sigmoid", "bce"), ("identity", "mse")])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vector_layer_as_f_function(f, g, loss, dtype):
+    compare_mlp(f, g, loss, (5, 3, 6, 4), dtype)
+
+
 @pytest.mark.parametrize("g,loss", PAIRS)
 def test_soft_targets(g, loss):
     y = torch.softmax(torch.randn(5, 4, dtype=torch.float64), 1)
