@@ -22,17 +22,14 @@ class PlainPrinter(StrPrinter):
     def _print_Transpose(self, expr):
         return "{}.T".format(self.parenthesize(expr.arg, sp.printing.precedence.PRECEDENCE["Atom"], strict=True))
 
-    def _print_Rational(self, expr):
-        if expr.q > 10**6:  # a constant given to 30 digits (SELU's) reads better as a float
-            return repr(float(expr))
-        return super()._print_Rational(expr)
-
     def _print_OneMatrix(self, expr):
         return "ones({}, {})".format(*expr.shape)
 
 
 def plain(expr):
-    return PlainPrinter().doprint(expr)
+    # A constant given to 30 digits (SELU's) reads better as a float.
+    long = {r: sp.Float(r, 17) for r in expr.atoms(sp.Rational) if r.q > 10**6}
+    return PlainPrinter().doprint(expr.xreplace(long) if long else expr)
 
 
 def printed(expr):
@@ -48,7 +45,7 @@ def notes(expr, stages, layer):
         if after != before:
             done.append(r)
         before = after
-    done += [r for r, _ in rewrites.steps(before, rewrites.BEFORE_PRINTING, layer)]
+    done += [r for r, _ in rewrites.steps(before, rewrites.BEFORE_PRINTING, layer)]  # (cheap: no kinks here)
     return [r.note(layer) for r in done]
 
 
@@ -73,7 +70,8 @@ def activation_context(a):
         "forward_notes": notes(a.forward, rewrites.stages(a.forward, a.forward_rewrites, a), a),
         "notes": notes(a.raw_derivative, a.stages, a),
         "name": a.name,
-        "forward_math": plain(a.forward),
+        "forward_math": plain(activations.parse(a.definition, a.parameters)),
+        "parameters": ", ".join("{} = {}".format(k, v) for k, v in a.parameters.items()),
         "raw_math": plain(a.raw_derivative),
         "safe_math": plain(evaluated),
         "rewritten": evaluated != a.raw_derivative,

@@ -18,6 +18,8 @@ Three groups:
 - row rewrites with parameters (``ClampLog``, ``ClampDenominator``, ``DivideCountLast``);
 - ``BEFORE_PRINTING``: the spellings every expression gets (sigmoid, log1p, expm1).
 """
+from functools import lru_cache
+
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.codegen.rewriting import ReplaceOptim
@@ -185,6 +187,7 @@ BEFORE_PRINTING = (LOG1P, EXPM1, SIGMOID)
 """Applied to every expression, forward and backward, just before printing."""
 
 
+@lru_cache(maxsize=None)  # the checks and the code context ask for the same expressions
 def before_printing(expr):
     return apply(expr, BEFORE_PRINTING)
 
@@ -253,9 +256,19 @@ def _same(a, b):
     return a == b or sp.expand(a - b) == 0
 
 
+def _extremum_as_piecewise(e):
+    """Max(a, b, ...) -> Piecewise((a, a >= b), ...), written directly: SymPy's
+    ``rewrite(Piecewise)`` simplifies as it goes, slowly."""
+    first, rest = e.args[0], e.func(*e.args[1:]) if len(e.args) > 2 else e.args[1]
+    keep = first >= rest if isinstance(e, sp.Max) else first <= rest
+    return sp.Piecewise((first, keep), (rest, True))
+
+
 def on_intervals(expr, kinks, at_nan=None, x=input):
-    e = expr.replace(sp.Heaviside, lambda a, *_: sp.Piecewise((1, a > 0), (0, True)))
-    e = e.replace(lambda n: isinstance(n, (sp.Max, sp.Min)), lambda n: n.rewrite(sp.Piecewise))
+    # Max/Min first and folded out, so that no condition holds a Piecewise (SymPy would
+    # rewrite such a condition and simplify it, most of this stage's time); then Heaviside.
+    e = sp.piecewise_fold(expr.replace(lambda n: isinstance(n, (sp.Max, sp.Min)), _extremum_as_piecewise))
+    e = e.replace(sp.Heaviside, lambda a, *_: sp.Piecewise((1, a > 0), (0, True)))
     e = sp.piecewise_fold(e)
     if not isinstance(e, sp.Piecewise):
         return expr
@@ -351,13 +364,20 @@ def in_terms_of_result(derivative, forward):
     if input not in direct.free_symbols:
         return _simplest(direct)
     try:
-        inverses = sp.solve(sp.Eq(result, forward), input)
+        # check=False: a wrong inverse gives a candidate still in the input, or fails the
+        # checks (derive.checks and the tests compare the result with the raw derivative).
+        inverses = sp.solve(sp.Eq(result, forward), input, check=False, simplify=False)
     except NotImplementedError:  # SymPy cannot invert the forward
         inverses = []
     for inverse in inverses:
-        candidate = sp.simplify(derivative.subs(input, inverse))
+        candidate = derivative.subs(input, inverse)
         if input not in candidate.free_symbols:
-            return _simplest(candidate)
+            # cancel is enough where the forward is a rational function of exp (sigmoid);
+            # simplify, many times slower, for the rest.
+            tidied = sp.cancel(candidate)
+            if sp.count_ops(tidied) > 6:
+                tidied = sp.simplify(candidate)
+            return _simplest(tidied)
     raise ValueError("cannot write {} in terms of result = {}".format(derivative, forward))
 
 
@@ -370,7 +390,7 @@ def _conditions_on_result(piecewise, forward):
             raise ValueError("cannot write {} in terms of result: a piece depends on the input".format(piecewise))
         if condition is not sp.true:
             on_result = condition.subs(input, result)
-            same = sp.solveset(on_result.subs(result, forward), input, sp.S.Reals) == \
+            same = sp.solveset(_without_positive_factor(on_result.subs(result, forward)), input, sp.S.Reals) == \
                 sp.solveset(condition, input, sp.S.Reals)
             if not same:
                 raise ValueError("cannot write {} in terms of result = {}: {} and {} select different "
@@ -380,11 +400,21 @@ def _conditions_on_result(piecewise, forward):
     return sp.Piecewise(*pieces)
 
 
+def _without_positive_factor(condition):
+    """5*Max(0, x) <= 0 -> Max(0, x) <= 0: the same truth set, and solveset is ten times
+    faster without the factor."""
+    if isinstance(condition, sp.core.relational.Relational) and condition.rhs == 0:
+        content, rest = condition.lhs.as_content_primitive()
+        if content.is_positive:
+            return condition.func(rest, 0)
+    return condition
+
+
 def _simplest(expr):
     """The shortest of a few equal spellings; among equals a product, which keeps relative
     accuracy near result = 1 (r*(1 - r) rather than r - r**2), and 1 - r over -(r - 1)."""
     spellings = [expr, sp.factor(expr), sp.expand(expr)]
-    spellings += [e.xreplace({result - 1: -(1 - result)}) for e in spellings]
+    spellings += [e.xreplace({result - 1: sp.Mul(-1, 1 - result, evaluate=False)}) for e in spellings]
     return min(spellings, key=lambda e: (sp.count_ops(e), e.is_Add, str(e)))
 
 

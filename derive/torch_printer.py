@@ -181,7 +181,8 @@ class TorchPrinter(_SymPyTorchPrinter):
         # A zero piece is a mask (value.masked_fill(cond, 0), as PyTorch's threshold_backward):
         # one kernel, where grad * (cond) is a comparison plus a float-times-bool multiply.
         if expr.args[-1].cond != sp.true:
-            raise NotImplementedError("TorchPrinter prints a Piecewise only with a final True piece, got {}".format(expr))
+            raise NotImplementedError("TorchPrinter prints a Piecewise only with a final True piece, "
+                                      "got {}".format(expr))
         (value, cond), rest = expr.args[0], expr.args[1:]
         if not rest:
             return self._print(value)

@@ -118,7 +118,8 @@ def tanh_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# leaky_relu: result = Piecewise((input, input > 0), (input/100, True))
+# leaky_relu: result = Piecewise((input, input > 0), (input*negative_slope, True))
+#   with negative_slope = 0.01 (PyTorch's defaults)
 # f' as SymPy derives it: Piecewise((1, input > 0), (1/100, True))
 # f' as evaluated:       Piecewise((1, result > 0), (1/100, True))
 #   rewrite: f' in terms of result = f(input), as PyTorch's derivatives.yaml: the backward reads the forward's output, which is kept anyway.
@@ -134,7 +135,8 @@ def leaky_relu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# softplus: result = Piecewise((input, input > 20), (log(exp(input) + 1), True))
+# softplus: result = Piecewise((input, threshold < beta*input), (log(exp(beta*input) + 1)/beta, True))
+#   with beta = 1, threshold = 20 (PyTorch's defaults)
 #   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
 # f' as SymPy derives it: Piecewise((1, input > 20), (exp(input)/(exp(input) + 1), True))
 # f' as evaluated:       Piecewise((1, input > 20), (sigmoid(input), True))
@@ -181,7 +183,8 @@ def relu6_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# elu: result = Piecewise((input, input > 0), (exp(input) - 1, True))
+# elu: result = Piecewise((input, input > 0), (alpha*(exp(input) - 1), True))
+#   with alpha = 1 (PyTorch's defaults)
 #   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
 # f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
 # f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
@@ -198,10 +201,11 @@ def elu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# selu: result = 5253504936777402467096674926473*Piecewise((input, input > 0), (16732632423543772848170429916717*exp(input)/10000000000000000000000000000000 - 1.6732632423543772, True))/5000000000000000000000000000000
+# selu: result = scale*Piecewise((input, input > 0), (alpha*(exp(input) - 1), True))
+#   with alpha = 1.6732632423543772848170429916717, scale = 1.0507009873554804934193349852946 (PyTorch's defaults)
 #   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
-# f' as SymPy derives it: 5253504936777402467096674926473*Piecewise((1, input > 0), (16732632423543772848170429916717*exp(input)/10000000000000000000000000000000, True))/5000000000000000000000000000000
-# f' as evaluated:       Piecewise((87904967042368842997010876040615967103012290445610415488549141*exp(input)/50000000000000000000000000000000000000000000000000000000000000, input <= 0), (1.0507009873554805, True))
+# f' as SymPy derives it: 1.0507009873554805*Piecewise((1, input > 0), (1.6732632423543773*exp(input), True))
+# f' as evaluated:       Piecewise((1.7580993408473769*exp(input), input <= 0), (1.0507009873554805, True))
 #   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(0) = scale*alpha; f'(nan) = scale.
 # ---------------------------------------------------------------------------------------------
 
@@ -215,7 +219,8 @@ def selu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# celu: result = Piecewise((input, input > 0), (exp(input) - 1, True))
+# celu: result = Piecewise((input, input > 0), (alpha*(exp(input/alpha) - 1), True))
+#   with alpha = 1 (PyTorch's defaults)
 #   rewrite: k*exp(a) - k -> k*expm1(a): exact where a is tiny (exp(a) would round to 1).
 # f' as SymPy derives it: Piecewise((1, input > 0), (exp(input), True))
 # f' as evaluated:       Piecewise((exp(input), input <= 0), (1, True))
@@ -232,7 +237,8 @@ def celu_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# gelu_tanh: result = input*(tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi)) + 1)/2
+# gelu_tanh: result = input*(tanh(sqrt(2)*(input**3*kappa + input)/sqrt(pi)) + 1)/2
+#   with kappa = 0.044715 (PyTorch's defaults)
 # f' as SymPy derives it: sqrt(2)*input*(1 - tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))**2)*(26829*input**2/200000 + 1)/(2*sqrt(pi)) + tanh(sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))/2 + 1/2
 # ---------------------------------------------------------------------------------------------
 
@@ -315,7 +321,8 @@ def logsigmoid_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# hardtanh: result = Min(1, Max(-1, input))
+# hardtanh: result = Min(max_val, Max(input, min_val))
+#   with min_val = -1, max_val = 1 (PyTorch's defaults)
 # f' as SymPy derives it: Heaviside(1 - Max(-1, input))*Heaviside(input + 1)
 # f' as evaluated:       Piecewise((0, (input >= 1) | (input <= -1)), (1, True))
 #   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(min_val) = 0, f'(max_val) = 0; f'(nan) = 1.
@@ -377,7 +384,8 @@ def tanhshrink_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# softshrink: result = input - Min(1/2, Max(-1/2, input))
+# softshrink: result = input - Min(lambd, Max(input, -lambd))
+#   with lambd = 0.5 (PyTorch's defaults)
 # f' as SymPy derives it: -Heaviside(1/2 - Max(-1/2, input))*Heaviside(input + 1/2) + 1
 # f' as evaluated:       Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
 #   rewrite: Heaviside, Max and Min -> a Piecewise over intervals of the input, with PyTorch's values at the kinks: f'(-lambd) = 0, f'(lambd) = 0; f'(nan) = 1.
@@ -393,7 +401,8 @@ def softshrink_backward(grad, input=None, result=None):
 
 
 # ---------------------------------------------------------------------------------------------
-# hardshrink: result = Piecewise((0, (input >= -1/2) & (input <= 1/2)), (input, True))
+# hardshrink: result = Piecewise((0, (input <= lambd) & (input >= -lambd)), (input, True))
+#   with lambd = 0.5 (PyTorch's defaults)
 # f' as SymPy derives it: Piecewise((0, (input >= -1/2) & (input <= 1/2)), (1, True))
 # ---------------------------------------------------------------------------------------------
 
@@ -502,7 +511,7 @@ def mse_loss_backward(input, target):
 # ---------------------------------------------------------------------------------------------
 # bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
-# dJ/dinput as evaluated:       ((input - target)/Max(1e-12, input*(1 - input)))/numel
+# dJ/dinput as evaluated:       ((input - target)/Max(1.0e-12, input*(1 - input)))/numel
 #   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
 #   rewrite: n/d -> n/max(d, 1e-12), d = input*(1 - input): a finite gradient at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever d >= 1e-12.
 #   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).

@@ -14,7 +14,11 @@ from derive import activations, vector_layers
 
 
 def torch_reference(row):
-    """PyTorch's own function for a catalogue row (its ``reference``, with torch's defaults)."""
+    """PyTorch's own function for a catalogue row (its ``reference``, with torch's defaults).
+    A row without one (added by `python -m derive explain --add`) is compared with autograd
+    through its own printed forward, as explain does."""
+    if row.reference is None:
+        return lambda input: layers.ACTIVATIONS[row.name]["forward"](input)
     code = compile(row.reference, "<{} reference>".format(row.name), "eval")
     return lambda input: eval(code, {"torch": torch, "F": F, "input": input})
 

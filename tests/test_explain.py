@@ -121,3 +121,21 @@ def test_add_keeps_kinks_and_parameters(tmp_path):
 def test_list_names_the_catalogue():
     code, text = _run(["--list"])
     assert code == 0 and text.split() == [a.name for a in activations.ACTIVATIONS + vector_layers.VECTOR_LAYERS]
+
+
+README = explain.CATALOGUE.parent.parent / "README.md"
+
+
+def test_readme_names_the_catalogue():
+    section = README.read_text().split("## The catalogue")[1].split("(`python -m derive explain --list`)")[0]
+    named = re.findall(r"`([a-z_0-9]+)`", section)
+    assert named == [a.name for a in activations.ACTIVATIONS]
+
+
+def test_readme_session_is_what_explain_prints():
+    """The derivation part of the README's session, verbatim (the measured differences may
+    vary in the last digits from one CPU to another)."""
+    session = README.read_text().split("$ python -m derive explain hardswish\n")[1].split("```")[0]
+    _, text = _run(["hardswish"])
+    head = lambda t: t.split("check against autograd")[0]
+    assert head(session) == head(text)

@@ -80,7 +80,8 @@ def test_kink_values_match_torch_exactly(row, dtype):
         rtol = rtol if dtype == torch.float64 else max(rtol, 1e-6)
         assert torch.allclose(ours, theirs, rtol=rtol, atol=0), (points, ours, theirs)
     for point, value in row.kink_values.items():
-        _, at = _autograd(row.name, torch.tensor([float(point)], dtype=torch.float64), torch.ones(1, dtype=torch.float64))
+        one = torch.ones(1, dtype=torch.float64)
+        _, at = _autograd(row.name, one * float(point), one)
         assert abs(at.item() - float(value)) <= 1e-14 * max(1.0, abs(float(value))), (row.name, point, value, at)
 
 
