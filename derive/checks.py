@@ -80,10 +80,10 @@ def check_vector_layer(layer, size=3):
     """The printed VJP is grad^T J and the printed forward is the definition, at one point
     (the symbolic proofs at sizes 1..6 are in tests/test_vector_layers.py)."""
     jacobian, z = layer.jacobian(size)
-    point = dict(zip(z, (-1.25, 0.5, 2.0)[:size]))
-    g = (0.3, -1.7, 0.9)[:size]
-    expected = sp.Matrix([g]) * jacobian.subs(point)
-    r = [layer.component(list(z), i).subs(point) for i in range(size)]
+    point = dict(zip(z, (sp.Rational(-5, 4), sp.Rational(1, 2), sp.Integer(2))[:size]))
+    g = (sp.Rational(3, 10), sp.Rational(-17, 10), sp.Rational(9, 10))[:size]
+    expected = sp.Matrix([g]) * jacobian.xreplace(point)
+    r = [layer.component(list(z), i).xreplace(point) for i in range(size)]
     got = layer.at_components(layer.vjp, [point[zi] for zi in z], g, r)
     for j in range(size):
         _close(got[j], expected[j], "{} VJP, column {}".format(layer.name, j))

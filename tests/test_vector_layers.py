@@ -47,6 +47,17 @@ def test_the_proof_can_fail():
     assert not unshifted.stable_forward_equal(2)
 
 
+def test_make_derive_check_refuses_a_wrong_vjp():
+    from derive import checks
+    from derive.symbols import grad, result
+    softmax = vector_layers.BY_NAME["softmax"]
+    checks.check_vector_layer(softmax)
+    wrong = dataclasses.replace(softmax, name="wrong")
+    object.__setattr__(wrong, "vjp", grad * result)  # the diagonal alone, as if elementwise
+    with pytest.raises(checks.DerivationError, match="wrong VJP"):
+        checks.check_vector_layer(wrong)
+
+
 def test_jacobians_are_the_known_closed_forms():
     """diag(s) - s s^T for softmax and I - 1 s^T for log_softmax (numerator layout)."""
     for name, closed in (("softmax", lambda s: sp.diag(*s) - s * s.T),
