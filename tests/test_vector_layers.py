@@ -7,6 +7,8 @@ import pytest
 import sympy as sp
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mlp
 from autograd_reference import TORCH_ACTIVATIONS, compare_activation, compare_mlp
@@ -90,6 +92,14 @@ def _logits(batch, width, scale, dtype, seed=0):
 @pytest.mark.parametrize("width", [1, 3, 10])
 def test_layer_against_autograd(name, dtype, batch, width):
     compare_activation(name, _logits(batch, width, 4.0, dtype, seed=batch * width))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(NAMES), dtype=st.sampled_from(DTYPES), batch=st.integers(1, 64),
+       width=st.integers(1, 16), log_scale=st.floats(-3, 4), seed=st.integers(0, 2 ** 16))
+def test_layer_against_autograd_anywhere(name, dtype, batch, width, log_scale, seed):
+    """Any batch 1..64, width 1..16 and logit scale 1e-3..1e4."""
+    compare_activation(name, _logits(batch, width, 10.0 ** log_scale, dtype, seed=seed))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
