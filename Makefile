@@ -8,14 +8,26 @@ PY := $(VENV)/bin/python
 # Imports must not leave __pycache__ inside generated/: it is compared byte for byte.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all setup tex derive check-derive theory gd gd-model gd-eval example submission bench test clean
+.PHONY: all setup venv tex derive check-derive theory gd gd-model gd-eval example submission check-netid bench test clean clean-dist
 
-all: setup derive theory gd
-	@if [ -n "$(NETID)" ]; then $(MAKE) --no-print-directory submission NETID=$(NETID); \
-	else echo "make: skipped the submission zip; run 'make NETID=<your net id>' (e.g. ab1234) to build dist/<net id>.zip"; fi
+# NETID, FORCE and NAME reach the shell only single-quoted and unexpanded ($(value ...)): neither a
+# quote nor a $(...) in them is ever run.
+# (Command-line variables are exported to recipes, expanded, by default: not these.)
+unexport NETID FORCE NAME
+NETID_ARG := '$(subst ','\'',$(value NETID))'
+FORCE_TRUE := 1 yes true YES TRUE Yes True
+FORCE_FALSE := 0 no false NO FALSE No False
+
+all: check-netid setup derive theory gd
+	$(if $(value NETID),@$(MAKE) --no-print-directory submission,@echo "make: skipped the submission zip; run 'make NETID=<your net id>' (e.g. ab1234) to build dist/<net id>.zip")
+
+# Before anything else, with the system Python: a bad net id is refused within a second.
+check-netid:
+	@$(if $(value NETID),$(PYTHON) -m submission.netid $(NETID_ARG),true)
 
 # The virtual environment, with the packages of pyproject.toml (and the tests' extras).
-setup: $(VENV)/.installed tex
+setup: venv tex
+venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -30,40 +42,53 @@ tex:
 	$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(TEX_PACKAGES); fi
 
 # generated/ from derive/ + templates/; a second run changes nothing.
-derive:
+derive: venv
 	$(PY) -m derive
 
 # Fails, naming `make derive`, when generated/ is stale.
-check-derive:
+check-derive: venv
 	$(PY) -m derive --check
 
+# The title page's student line: make NAME="Ada Lovelace" NETID=ab1234. NAME counts only from
+# the command line (some systems, WSL among them, set NAME to the host name). Both reach the
+# title page through the environment, unexpanded ($(value ...)), like NETID above.
+export TITLE_NAME := $(if $(filter command line,$(origin NAME)),$(value NAME))
+export TITLE_NETID := $(value NETID)
+# A LaTeX error shows its first lines and the log's path; the last good PDF stays.
 theory: derive
-	cd theory && latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build theory.tex >/dev/null
-	@echo "theory: theory/build/theory.pdf"
+	$(PY) -m derive.theory.title_page --out theory/build/title.tex
+	TEXINPUTS=build: bash theory/build.sh
 
-gd:
+gd: venv
 	$(PY) gd.py --out out/gd
 
-gd-model:
+gd-model: venv
 	$(PY) -m visualize.train
 
-gd-eval:
+gd-eval: venv
 	$(PY) -m visualize.evaluate --out out/eval
 
 # The README's worked example: a spiral classifier (relu, log_softmax, nll_loss), manual
 # backward vs autograd, in seconds on a CPU; writes out/example/spirals.png.
-example:
+example: venv
 	$(PY) -m examples.spirals --out out/example
 
-# An existing dist/<netid>.zip is refused; FORCE=1 replaces it and keeps the old one as a backup.
-submission: derive theory
-	$(PY) -m submission.package --netid "$(NETID)" $(if $(FORCE),--force)
+# An existing dist/<netid>.zip is refused; FORCE=1 (or yes, true) replaces it and keeps the old
+# one as a backup.
+submission: check-netid derive theory
+	$(if $(filter-out $(FORCE_TRUE) $(FORCE_FALSE),$(value FORCE)),$(error FORCE must be 1, yes or true (or 0, no, false), got '$(value FORCE)'))
+	$(PY) -m submission.package --netid $(NETID_ARG) $(if $(filter $(FORCE_TRUE),$(value FORCE)),--force)
 
-bench:
+bench: venv
 	$(PY) -m benchmarks
 
-test:
+# The tests need the venv and poppler (pdfinfo, pdftotext), which `setup` installs.
+test: setup
 	$(PY) -m pytest -q
 
+# dist/ (the zips and their backups) is kept: `make clean-dist` removes it, on purpose only.
 clean:
-	rm -rf out dist theory/build .pytest_cache .hypothesis
+	rm -rf out theory/build .pytest_cache .hypothesis
+
+clean-dist:
+	rm -rf dist

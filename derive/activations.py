@@ -55,6 +55,11 @@ class Activation:
     # Other rewrite chains giving the same f', for a numerics profile to choose among.
     alternatives: Tuple[Tuple[Rewrite, ...], ...] = ()
 
+    def __hash__(self):
+        # The rows carry dicts (parameters, kinks), which do not hash; a row is known by its
+        # name, and equal rows have equal names (the theory caches per row).
+        return hash(self.name)
+
     def _value(self, text):
         return parse(str(text), self.parameters).subs(self.defaults)
 

@@ -7,8 +7,11 @@ what the theory writes differently:
   d l / d y-hat, ... (one table per kind: matrix symbols are bold, scalars are not);
 - ``Transpose`` is ^{\\top} and ``Identity`` is a bold I with its size;
 - ``Max(0, a)`` is (a)^+, the handout's spelling of ReLU;
-- ``Elementwise`` (a map applied to every entry of a vector, derive.theory) prints by its
-  activation's forward expression, or as the role's name with a prime for a derivative;
+- ``Elementwise`` (a map applied to every entry of a vector, derive.theory.network) prints
+  as the handout spells it: the identity as its argument, a map built from ``Max`` (5 ReLU)
+  by its forward expression, any other by its name; its derivative as the role's name
+  with a prime;
+- a function with a ``latex_name`` (sigma, Phi, phi of derive.theory.readable) by that name;
 - ``DiagMatrix`` is diag(.), and ``Piecewise`` reads "if" / "otherwise";
 - a matrix product parenthesizes a factor that is a sum or that starts with a number.
 """
@@ -17,6 +20,10 @@ from sympy.printing.latex import LatexPrinter
 
 MATRIX_NAMES = {
     "x": r"\boldsymbol{x}",
+    "x_i": r"\boldsymbol{x}_i",
+    "y_i": r"\boldsymbol{y}_i",
+    "F_theta_x_i": r"F_{\theta}(\boldsymbol{x}_i)",
+    "yhat_i": r"\hat{\boldsymbol{y}}_i",
     "y": r"\boldsymbol{y}",
     "yhat": r"\hat{\boldsymbol{y}}",
     "W1": r"\boldsymbol{W}^{(1)}",
@@ -29,12 +36,20 @@ MATRIX_NAMES = {
     "dl_dyhat": r"\frac{\partial \ell}{\partial \hat{\boldsymbol{y}}}",
     "dyhat_dz3": r"\frac{\partial \hat{\boldsymbol{y}}}{\partial \boldsymbol{z}_3}",
     "dz2_dz1": r"\frac{\partial \boldsymbol{z}_2}{\partial \boldsymbol{z}_1}",
+    "dl_dz3": r"\frac{\partial \ell}{\partial \boldsymbol{z}_3}",
+    "dl_dz1": r"\frac{\partial \ell}{\partial \boldsymbol{z}_1}",
+    # derive.linear's one-sample layer z = W x + b and its upstream row delta = dl/dz
+    "W": r"\boldsymbol{W}",
+    "b": r"\boldsymbol{b}",
+    "z": r"\boldsymbol{z}",
+    "delta": r"\boldsymbol{\delta}",
 }
 
 SCALAR_NAMES = {
     "z1_i": r"z_{1,i}",
     "z2_i": r"z_{2,i}",
     "z3_i": r"z_{3,i}",
+    "z3_j": r"z_{3,j}",
     "yhat_i": r"\hat{y}_i",
     "yhat_j": r"\hat{y}_j",
     "y_j": r"y_j",
@@ -46,8 +61,11 @@ SCALAR_NAMES = {
 }
 
 
-class LatexPrinter(LatexPrinter):
-    printmethod = "_latex"
+class Slot(sp.Symbol):
+    """A placeholder whose name is LaTeX already: a matrix argument inside a scalar formula."""
+
+
+class TheoryLatexPrinter(LatexPrinter):
 
     def __init__(self, settings=None):
         defaults = {"fold_short_frac": False, "mul_symbol": None}
@@ -64,6 +82,9 @@ class LatexPrinter(LatexPrinter):
         if expr.name in MATRIX_NAMES:
             return MATRIX_NAMES[expr.name]
         return super()._print_MatrixSymbol(expr)
+
+    def _print_Slot(self, expr):
+        return expr.name
 
     def _print_Str(self, expr):
         return expr.name
@@ -127,12 +148,27 @@ class LatexPrinter(LatexPrinter):
             rows.append(self._print(e) + " & " + condition)
         return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
 
+    def _print_Function(self, expr, exp=None):
+        name = getattr(expr.func, "latex_name", None)
+        if name is None:
+            return super()._print_Function(expr, exp)
+        text = name + r"\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
+        return text if exp is None else r"{}^{{{}}}".format(text, exp)
+
     def _print_Elementwise(self, expr):
-        return expr._latex_with(self)
+        inner = self._print(expr.arg)
+        if expr.order == 1:
+            return r"{}'\!\left({}\right)".format(expr.role, inner)
+        if expr.activation is None:  # an unspecified f or g
+            return r"{}\left({}\right)".format(expr.role, inner)
+        forward = expr.activation.forward
+        if forward == expr.variable or forward.has(sp.Max):
+            return self._print(forward.subs(expr.variable, Slot(inner)))
+        return r"{}\left({}\right)".format(expr.activation.latex, inner)
 
 
 def latex(expr, **settings):
-    return LatexPrinter(settings).doprint(expr)
+    return TheoryLatexPrinter(settings).doprint(expr)
 
 
 def shape(expr):

@@ -5,12 +5,13 @@ only when their bytes change, so a second run touches nothing.
 """
 import argparse
 import ast
+import os
 import pathlib
 import sys
 
 import jinja2
 
-from derive import checks, code, course_tests, theory
+from derive import checks, code, course_tests, theory, trial_run
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -72,13 +73,26 @@ def render(out_dir=GENERATED):
     return written
 
 
-def write(files, out_dir=GENERATED):
+def _write_atomically(path, text):
+    """A temporary file beside the target, then a rename: an interrupt leaves the old file or
+    the new one, never half of one."""
+    temporary = path.with_name(".{}.tmp{}".format(path.name, os.getpid()))
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def write(files, out_dir=None):
+    out_dir = GENERATED if out_dir is None else out_dir
     changed = []
     for target, text in sorted(files.items()):
         path = out_dir / target
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+            _write_atomically(path, text)
             changed.append(target)
     return changed
 
@@ -90,15 +104,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
     checks.run_all()
     files = render()
+    # the files the standalone mlp.py is built from: an error in it is reported at their line
+    sources = {"mlp.py": (ROOT / "mlp.py").read_text(), "generated/layers.py": files["layers.py"]}
+    try:
+        trial_run.check(files, sources)
+    except trial_run.TrialError as error:
+        print("make derive: the rendered code does not run, so nothing was written:\n  {}".format(error),
+              file=sys.stderr)
+        return 1
+    generated = GENERATED
     if args.check:
         stale = [t for t, text in sorted(files.items())
-                 if not (GENERATED / t).exists() or (GENERATED / t).read_text() != text]
+                 if not (generated / t).exists() or (generated / t).read_text() != text]
         for t in stale:
             print("stale: generated/{}".format(t), file=sys.stderr)
         if stale:
             print("generated/ is stale: run `make derive` and commit generated/", file=sys.stderr)
         return 1 if stale else 0
-    changed = write(files)
+    changed = write(files, generated)
     print("make derive: {} files checked, {} rewritten{}".format(
         len(files), len(changed), "".join("\n  generated/" + c for c in changed)))
     return 0

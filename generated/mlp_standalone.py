@@ -7,6 +7,8 @@ backward formula comes from generated/layers.py, which `make derive` prints from
 definitions in derive/. No autograd is used: the backward pass is the chain of
 vector-Jacobian products, each ``grad`` being dJ/d(that layer's result), one row per sample.
 """
+import operator
+
 import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
@@ -570,6 +572,9 @@ def nll_loss_backward(input, target):
 
 def _activation(name, argument):
     valid = sorted(ACTIVATIONS)
+    if not isinstance(name, str):
+        raise TypeError("{} must be a string naming an activation, got {} {!r}; expected one of: {}"
+                        .format(argument, type(name).__name__, name, ", ".join(valid)))
     if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
@@ -577,9 +582,15 @@ def _activation(name, argument):
 
 
 def _positive_int(value, argument):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("{} must be a positive int, got {!r}".format(argument, value))
-    return value
+    """An integral number >= 1 (int, numpy or 0-d integer tensor) as a Python int."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
+        raise ValueError("{} must be a positive int, got {} {!r}".format(
+            argument, type(value).__name__, value))
+    return number
 
 
 def _same_kind(tensor, reference, what, reference_what):
@@ -613,11 +624,10 @@ class MLP:
                 softmax, log_softmax over each row's features (derive/vector_layers.py)
             g_function: string for the g function, same choices
         """
-        for value, argument in ((linear_1_in_features, "linear_1_in_features"),
-                                (linear_1_out_features, "linear_1_out_features"),
-                                (linear_2_in_features, "linear_2_in_features"),
-                                (linear_2_out_features, "linear_2_out_features")):
-            _positive_int(value, argument)
+        linear_1_in_features = _positive_int(linear_1_in_features, "linear_1_in_features")
+        linear_1_out_features = _positive_int(linear_1_out_features, "linear_1_out_features")
+        linear_2_in_features = _positive_int(linear_2_in_features, "linear_2_in_features")
+        linear_2_out_features = _positive_int(linear_2_out_features, "linear_2_out_features")
         if linear_1_out_features != linear_2_in_features:
             raise ValueError(
                 "linear_1_out_features ({}) must equal linear_2_in_features ({}): the second "
@@ -668,9 +678,12 @@ class MLP:
         # activation's input and/or result as its generated backward says ("saves").
         f_values = {"input": z1, "result": z2}
         g_values = {"input": z3, "result": y_hat}
-        self.cache = {"x": x, "z2": z2, "y_hat_shape": tuple(y_hat.shape),
+        self.cache = {"x": x, "z2": z2, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
                       "f": {s: f_values[s] for s in f["saves"]},
                       "g": {s: g_values[s] for s in g["saves"]}}
+        # As autograd does: remember each saved tensor's version counter, so that backward()
+        # can refuse values changed in place since (e.g. x += 1, y_hat.clamp_(...)).
+        self.cache["versions"] = [(what, tensor, tensor._version) for what, tensor in _saved(self.cache)]
         return y_hat
 
     def backward(self, dJdy_hat):
@@ -681,26 +694,46 @@ class MLP:
         if "x" not in self.cache:
             raise RuntimeError("backward() needs the values of a forward pass: call forward(x) "
                                "first (clear_grad_and_cache() also empties the cache)")
-        W2 = self.parameters["W2"]
+        W2 = self.cache["W2"]
         _same_kind(dJdy_hat, W2, "dJdy_hat", "parameters['W2']")
         if tuple(dJdy_hat.shape) != self.cache["y_hat_shape"]:
             raise ValueError("dJdy_hat has shape {} but y_hat has shape {}".format(
                 tuple(dJdy_hat.shape), self.cache["y_hat_shape"]))
 
-        # Each backward overwrites self.grads with the gradients of this forward pass.
-        dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-        self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])
-        self.grads["dJdb2"] = linear_backward_bias(dJdz3)
-        dJdz2 = linear_backward_input(dJdz3, W2)
-        dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
-        self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
-        self.grads["dJdb1"] = linear_backward_bias(dJdz1)
+        for what, tensor, version in self.cache["versions"]:
+            if tensor._version != version:
+                raise RuntimeError(
+                    "{} was changed in place after forward() (its version went from {} to {}), so "
+                    "backward() would use the changed values; call forward() again, or change a "
+                    "copy (.clone()) instead".format(what, version, tensor._version))
+
+        # Each backward overwrites self.grads with the gradients of this forward pass: plain
+        # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
+        with torch.no_grad():
+            dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
+            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])
+            self.grads["dJdb2"] = linear_backward_bias(dJdz3)
+            dJdz2 = linear_backward_input(dJdz3, W2)
+            dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
+            self.grads["dJdW1"] = linear_backward_weight(dJdz1, self.cache["x"])
+            self.grads["dJdb1"] = linear_backward_bias(dJdz1)
         # No gradient for x: nothing upstream of the first layer needs it.
 
     def clear_grad_and_cache(self):
         for grad in self.grads:
             self.grads[grad].zero_()
         self.cache = dict()
+
+
+def _saved(cache):
+    """(name for messages, tensor) of every tensor backward() reads from the cache."""
+    yield "x", cache["x"]
+    yield "parameters['W2']", cache["W2"]
+    yield "the first activation's result", cache["z2"]
+    for layer, values in (("f_function's", cache["f"]), ("g_function's", cache["g"])):
+        for name, tensor in values.items():
+            yield ("y_hat (the forward's result)" if layer == "g_function's" and name == "result"
+                   else "{} {}".format(layer, name)), tensor
 
 
 def _check_pair(y, y_hat):
@@ -723,7 +756,9 @@ def mse_loss(y, y_hat):
         dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
     """
     _check_pair(y, y_hat)
-    return mse_loss_forward(y_hat, y), mse_loss_backward(y_hat, y)
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = mse_loss_backward(y_hat, y)
+    return mse_loss_forward(y_hat, y), dJdy_hat
 
 
 def bce_loss(y, y_hat):
@@ -746,7 +781,17 @@ def bce_loss(y, y_hat):
             raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
                              "{} values are outside, from {} to {}".format(
                                  int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
-    return bce_loss_forward(y_hat, y), bce_loss_backward(y_hat, y)
+    # Targets as torch.nn.BCELoss wants them: in [0, 1], no NaN (a target of -1 or 2 would give
+    # a negative or meaningless loss without any error).
+    if y.numel() and not (y.min().item() >= 0 and y.max().item() <= 1):
+        bad = ~((y >= 0) & (y <= 1))
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError("bce_loss needs y (the targets) in [0, 1], as torch.nn.BCELoss does; {} of "
+                         "its {} values are outside or NaN, the first y{} = {}".format(
+                             int(bad.sum()), y.numel(), list(first), y[first].item()))
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = bce_loss_backward(y_hat, y)
+    return bce_loss_forward(y_hat, y), dJdy_hat
 
 
 def _check_distribution_rows(y, y_hat, loss):
@@ -804,7 +849,9 @@ def cross_entropy_loss(y, y_hat):
     """
     _check_distribution_rows(y, y_hat, "cross_entropy_loss")
     _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
-    return cross_entropy_loss_forward(y_hat, y), cross_entropy_loss_backward(y_hat, y)
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = cross_entropy_loss_backward(y_hat, y)
+    return cross_entropy_loss_forward(y_hat, y), dJdy_hat
 
 
 def nll_loss(y, y_hat):
@@ -819,4 +866,6 @@ def nll_loss(y, y_hat):
     """
     _check_distribution_rows(y, y_hat, "nll_loss")
     _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
-    return nll_loss_forward(y_hat, y), nll_loss_backward(y_hat, y)
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = nll_loss_backward(y_hat, y)
+    return nll_loss_forward(y_hat, y), dJdy_hat

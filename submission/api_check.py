@@ -502,12 +502,6 @@ def check_torch_api(name, src, facts=None):
 # PDF
 # --------------------------------------------------------------------------------------------
 
-def check_pdf(name, data):
-    if not data.startswith(b"%PDF"):
-        return ["%s does not start with %%PDF (got %r): not a PDF file" % (name, data[:8])]
-    return []
-
-
 if __name__ == "__main__":  # python -m submission.api_check FILE...: torch 1.7.1 API check only
     status = 0
     for path in sys.argv[1:]:

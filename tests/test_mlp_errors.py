@@ -119,3 +119,71 @@ def test_cuda_device_mismatch_and_match():
     J, d = mlp.bce_loss(torch.ones(5, 2, device="cuda"), y_hat)
     n.backward(d)
     assert n.grads["dJdW1"].is_cuda
+
+
+@pytest.mark.parametrize("y, where", [(-1.0, "y[0, 1] = -1.0"), (2.0, "y[0, 1] = 2.0"),
+                                      (float("nan"), "y[0, 1] = nan")])
+def test_bce_refuses_targets_outside_0_1_or_nan(y, where):
+    target = torch.tensor([[0.0, y], [1.0, 0.5]])
+    with pytest.raises(ValueError, match=r"y \(the targets\) in \[0, 1\].*1 of its 4 values") as error:
+        mlp.bce_loss(target, torch.full((2, 2), 0.3))
+    assert where in str(error.value)
+
+
+def test_bce_of_the_issue_is_refused_not_negative():
+    with pytest.raises(ValueError, match=r"y\[0, 0\] = -1.0"):
+        mlp.bce_loss(torch.tensor([[-1.0]]), torch.tensor([[0.3]]))
+
+
+@pytest.mark.parametrize("bad", [["relu"], None, 3, mlp.ACTIVATIONS["relu"]["forward"]])
+def test_activation_of_the_wrong_type_says_what_was_expected(bad):
+    with pytest.raises(TypeError, match="f_function must be a string naming an activation.*expected one of: .*relu"):
+        mlp.MLP(2, 3, bad, 3, 1, "relu")
+
+
+def test_integral_sizes_of_other_types_are_accepted():
+    np = pytest.importorskip("numpy")
+    n = mlp.MLP(np.int64(3), np.int32(4), "relu", torch.tensor(4), 2, "sigmoid")
+    assert n.parameters["W1"].shape == (4, 3) and n.parameters["W2"].shape == (2, 4)
+    assert n.forward(torch.randn(5, 3)).shape == (5, 2)
+    with pytest.raises(ValueError, match="positive int, got float64 "):
+        mlp.MLP(np.float64(2.0), 4, "relu", 4, 2, "identity")
+
+
+@pytest.mark.parametrize("change", [
+    lambda n, x, y_hat: x.add_(1),
+    lambda n, x, y_hat: x[0].zero_(),
+    lambda n, x, y_hat: y_hat.clamp_(0.2, 0.8),  # sigmoid's backward reads its result
+    lambda n, x, y_hat: n.parameters["W2"].mul_(2),
+])
+def test_inputs_changed_in_place_between_forward_and_backward_are_refused(change):
+    n = net("relu", "sigmoid")
+    x = torch.randn(5, 3)
+    y_hat = n.forward(x)
+    change(n, x, y_hat)
+    with pytest.raises(RuntimeError, match="changed in place after forward"):
+        n.backward(torch.ones(5, 2))
+
+
+def test_unchanged_inputs_still_pass_after_reading_them():
+    n = net("relu", "sigmoid")
+    x = torch.randn(5, 3)
+    y_hat = n.forward(x)
+    x.sum(), y_hat.clone()  # reading is not changing
+    n.backward(torch.ones(5, 2))
+
+
+@pytest.mark.parametrize("loss", [mlp.mse_loss, mlp.bce_loss])
+def test_gradients_are_plain_tensors_when_inputs_require_grad(loss):
+    n = net("tanh", "sigmoid")
+    for p in n.parameters.values():
+        p.requires_grad_(True)
+    x = torch.randn(5, 3, requires_grad=True)
+    y_hat = n.forward(x)
+    J, dJdy_hat = loss(torch.rand(5, 2), y_hat)
+    assert not dJdy_hat.requires_grad
+    n.backward(dJdy_hat)
+    for name, g in n.grads.items():
+        assert not g.requires_grad and g.grad_fn is None, name
+    n.backward(dJdy_hat.detach().requires_grad_(True))
+    assert not any(g.requires_grad for g in n.grads.values())

@@ -3,7 +3,12 @@
 The sets under test live under tmp_path: the real generated/mlp_standalone.py (or a one-line
 mutation of it), a stand-in gd.py and PDF. The course-style scripts really run (as
 subprocesses), so a wrong gradient is caught the way the grader would catch it.
+
+gd.py's run as the grader runs it (checks 'gd main' and 'gd ascent') takes the longest, so
+it runs only in the tests that ask for it with the `real_gd_checks` fixture (the real gd.py and
+its mutants); elsewhere it is replaced by a stub that says so.
 """
+import ast
 import json
 import os
 import shutil
@@ -76,7 +81,49 @@ GOOD_GD = textwrap.dedent('''\
         return features[0]
     ''')
 
-PDF = b"%PDF-1.4\n% stand-in theory.pdf for the packager tests\n%%EOF\n"
+def tiny_pdf(pages):
+    """A valid PDF, one page per string drawn in Helvetica (pdfinfo parses it, pdftotext
+    reads the strings back)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None,
+               "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        stream = "BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text
+        objects.append("<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        objects.append("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                       "/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects))
+        kids.append("%d 0 R" % len(objects))
+    objects[1] = "<< /Type /Pages /Kids [%s] /Count %d >>" % (" ".join(kids), len(kids))
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += ("%d 0 obj\n%s\nendobj\n" % (number, body)).encode()
+    xref = len(out)
+    out += ("xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)).encode()
+    out += "".join("%010d 00000 n \n" % offset for offset in offsets).encode()
+    out += ("trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(objects) + 1, xref)).encode()
+    return out
+
+
+# A stand-in theory.pdf: two pages that mention the handout's five questions.
+PDF = tiny_pdf(["Theory 1.1 1.2 1.3", "1.4 1.5"])
+
+
+@pytest.fixture(autouse=True)
+def stub_gd_run(request, monkeypatch):
+    """Replaces gd.py's run as the grader runs it, except in tests using `real_gd_checks`."""
+    if "real_gd_checks" in request.fixturenames:
+        return
+    monkeypatch.setattr(package, "run_gd_main", lambda *args: None)
+    monkeypatch.setattr(package, "judge_gd_main",
+                        lambda run, log: log("check gd main: not run in this test"))
+
+
+@pytest.fixture
+def real_gd_checks():
+    """Asks stub_gd_run to leave gd.py's run as the grader runs it in place."""
 
 
 def make_set(tmp_path, mlp=GOOD_MLP, gd=GOOD_GD, pdf=PDF):
@@ -466,7 +513,7 @@ REAL_PDF = os.path.join(REPO, "theory", "build", "theory.pdf")
 
 @pytest.mark.skipif(not (os.path.exists(REAL_MLP) and os.path.exists(REAL_GD)),
                     reason="generated/mlp_standalone.py or gd.py not there yet")
-def test_the_real_files_pass_every_check(tmp_path, capsys):
+def test_the_real_files_pass_every_check(tmp_path, capsys, real_gd_checks):
     pdf = REAL_PDF
     if not os.path.exists(pdf):  # theory.pdf not built: a stand-in, so the code is still checked
         pdf = str(tmp_path / "theory.pdf")
@@ -476,7 +523,180 @@ def test_the_real_files_pass_every_check(tmp_path, capsys):
                          "--out", str(tmp_path / "dist")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    assert "check gd main: ok" in captured.out and "check gd ascent: ok" in captured.out
     with zipfile.ZipFile(tmp_path / "dist" / "ab1234.zip") as zf:
         assert sorted(zf.namelist()) == ["gd.py", "mlp.py", "theory.pdf"]
         with open(REAL_MLP, "rb") as fh:
             assert zf.read("mlp.py") == fh.read()
+
+
+# --------------------------------------------------------------------------------------------
+# gd.py's run as the grader runs it: the real gd.py, and mutants of it that must not be zipped
+# --------------------------------------------------------------------------------------------
+
+with open(REAL_GD) as _fh:
+    REAL_GD_TEXT = _fh.read()
+
+
+def insert_first(source, function, statement):
+    """source with `statement` as the first statement of module-level `function` (after its
+    docstring); {0}, {1}, {2} in it stand for the function's first three parameter names."""
+    tree = ast.parse(source)
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    body = node.body
+    has_doc = (isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+               and isinstance(body[0].value.value, str) and len(body) > 1)
+    first = body[1] if has_doc else body[0]
+    lines = source.splitlines(True)
+    indent = lines[first.lineno - 1][:first.col_offset]
+    names = [a.arg for a in node.args.args] + ["", "", ""]
+    lines.insert(first.lineno - 1, indent + statement.format(*names) + "\n")
+    return "".join(lines)
+
+
+def replace_all(source, old, new):
+    assert old in source, "mutation anchor {!r} not in gd.py".format(old)
+    return source.replace(old, new)
+
+
+GD_MUTANTS = {
+    # gradient_descent does nothing: the image comes back as it went in
+    "no-op": (lambda: insert_first(REAL_GD_TEXT, "gradient_descent", "return {0}.detach()"),
+              "gd ascent", "needs at least"),
+    # the step's sign flipped: the image is pushed away from the class
+    "descent": (lambda: insert_first(REAL_GD_TEXT, "gradient_descent",
+                                     "{2} = (lambda f: lambda t: -f(t))({2})"),
+                "gd ascent", "needs at least"),
+    # python gd.py crashes
+    "NameError in main": (lambda: insert_first(REAL_GD_TEXT, "main", "print(undefined_in_main)"),
+                          "gd main", "undefined_in_main"),
+    # the grader finds no probabilities to read
+    "no ANSWER lines": (lambda: replace_all(REAL_GD_TEXT, "ANSWER_FOR_LABEL_", "RESULT_FOR_LABEL_"),
+                        "gd main", "printed no ANSWER_FOR_LABEL_"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(GD_MUTANTS))
+def test_broken_gd_fails_the_named_check_and_leaves_no_zip(tmp_path, capsys, real_gd_checks, mutant):
+    make_gd, check, expected = GD_MUTANTS[mutant]
+    src = make_set(tmp_path, gd=make_gd())
+    assert run_packager(tmp_path, src, course_folder(tmp_path, extra=TRIVIAL)) == 1
+    err = capsys.readouterr().err
+    assert "check '%s' failed" % check in err and "no zip written" in err, err
+    assert expected in err, err
+    assert dist_files(tmp_path) == []
+
+
+def test_gd_ascent_check_judges_the_graded_numbers(real_gd_checks):
+    logged = []
+    run = {"problem": None, "seconds": 1.0, "stderr": "",
+           "stdout": "ANSWER_FOR_LABEL_0: 0.97\nANSWER_FOR_LABEL_1: 0.5\n",
+           "report": {"error": None, "calls": [
+               {"index": 0, "input_shape": [1, 3, 8, 8], "output_shape": [1, 3, 8, 8],
+                "finite": True, "target": 0, "start": 0.1, "end": 0.99},
+               {"index": 1, "input_shape": [1, 3, 8, 8], "output_shape": [1, 3, 8, 8],
+                "finite": True, "target": 1, "start": 0.2, "end": 0.99}]}}
+    with pytest.raises(package.CheckFailed) as failed:  # class 1: 0.5 < 0.2 + 0.5 * 0.8
+        package.judge_gd_main(run, logged.append)
+    assert failed.value.check == "gd ascent" and "class 1: probability 0.2000" in failed.value.details
+    assert "class 0" not in failed.value.details
+    run["stdout"] = "ANSWER_FOR_LABEL_0: 0.97\nANSWER_FOR_LABEL_1: 0.61\n"
+    package.judge_gd_main(run, logged.append)
+    assert logged[-1].startswith("check gd ascent: ok (2 calls; lowest probability reached 0.6100")
+    run["report"]["calls"][0]["end"] = 0.1  # graded high by chance (training mode), unchanged in eval mode
+    with pytest.raises(package.CheckFailed) as failed:
+        package.judge_gd_main(run, logged.append)
+    assert ("class 0: probability 0.1000 at the start; after gradient_descent 0.1000 in eval mode, "
+            "0.9700 graded") in failed.value.details
+    run["report"]["calls"][0]["end"] = 0.99
+    run["stdout"] = "ANSWER_FOR_LABEL_1: 0.99\n"  # class 0 was visualized but not reported
+    with pytest.raises(package.CheckFailed) as failed:
+        package.judge_gd_main(run, logged.append)
+    assert "class 0: gradient_descent was called for it, but main() printed no ANSWER_FOR_LABEL_0" \
+        in failed.value.details
+    run["stdout"] = "ANSWER_FOR_LABEL_0: nan\nANSWER_FOR_LABEL_1: 0.61\n"
+    with pytest.raises(package.CheckFailed) as failed:
+        package.judge_gd_main(run, logged.append)
+    assert failed.value.check == "gd main" and "not a probability" in failed.value.details
+    run["stdout"], run["report"]["calls"] = "ANSWER_FOR_LABEL_0: 0.9\n", []
+    with pytest.raises(package.CheckFailed) as failed:
+        package.judge_gd_main(run, logged.append)
+    assert failed.value.check == "gd ascent" and "never called gradient_descent" in failed.value.details
+
+
+def test_missing_bundled_model_is_refused(tmp_path, capsys):
+    src = make_set(tmp_path)
+    code = run_packager(tmp_path, src, course_folder(tmp_path, extra=TRIVIAL),
+                        extra_args=["--gd-model", str(tmp_path / "nowhere.pt")])
+    assert code == 2
+    assert "bundled model" in capsys.readouterr().err and dist_files(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# theory.pdf: poppler must read it
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pdf, expected", [
+    (b"%PDF-1.5\n" + bytes(range(256)) * 4, "pdfinfo cannot read it"),  # garbage after the magic
+    (PDF[: len(PDF) // 2], "pdfinfo cannot read it"),  # cut off
+    (tiny_pdf(["1.1 1.2 1.3 1.5"]), "does not mention question(s) 1.4"),
+    (tiny_pdf([""]), "does not mention question(s) 1.1, 1.2, 1.3, 1.4, 1.5"),
+])
+def test_pdf_that_poppler_cannot_read_fails(tmp_path, capsys, pdf, expected):
+    src = make_set(tmp_path, pdf=pdf)
+    assert run_packager(tmp_path, src, course_folder(tmp_path, extra=TRIVIAL)) == 1
+    err = capsys.readouterr().err
+    assert "check 'pdf' failed" in err and expected in err, err
+    assert dist_files(tmp_path) == []
+
+
+def test_pdf_page_count_must_match_the_latex_log(tmp_path, capsys):
+    src = make_set(tmp_path)
+    (src / "theory.log").write_text("Output written on build/theory.pdf (3 pages, 1234 bytes).\n")
+    assert run_packager(tmp_path, src, course_folder(tmp_path, extra=TRIVIAL)) == 1
+    assert "has 2 pages but LaTeX wrote 3" in capsys.readouterr().err
+    (src / "theory.log").write_text("Output written on build/theory.pdf (2 pages, 1234 bytes).\n")
+    assert run_packager(tmp_path, src, course_folder(tmp_path, extra=TRIVIAL)) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Problems in the zip's mlp.py are reported at the line the user edits
+# --------------------------------------------------------------------------------------------
+
+def test_python37_problem_is_reported_at_the_line_of_mlp_py(tmp_path, capsys):
+    with open(os.path.join(REPO, "mlp.py")) as fh:
+        source = fh.read()
+    anchor = "    _check_pair(y, y_hat)\n"
+    assert source.count(anchor) >= 1 and anchor in GOOD_MLP
+    walrus = "    if (pair := _check_pair(y, y_hat)):\n        pass\n"
+    edited = source.replace(anchor, walrus, 1)
+    user_line = edited.splitlines().index(walrus.splitlines()[0]) + 1
+    rendered = GOOD_MLP.replace(anchor, walrus, 1)  # what make derive renders from it
+    zip_line = rendered.splitlines().index(walrus.splitlines()[0]) + 1
+    assert zip_line != user_line
+    src = make_set(tmp_path, mlp=rendered)
+    (src / "mlp.py").write_text(edited)
+    code = run_packager(tmp_path, src, course_folder(tmp_path, extra=TRIVIAL), extra_args=[
+        "--mlp-source", str(src / "mlp.py"),
+        "--mlp-source", os.path.join(REPO, "generated", "layers.py")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "check 'python37' failed" in err
+    assert "mlp.py:%d (line %d of the mlp.py built from it)" % (user_line, zip_line) in err, err
+
+
+def test_line_origins_place_inlined_layers_lines():
+    from derive import source_map
+    with open(os.path.join(REPO, "generated", "layers.py")) as fh:
+        layers = fh.read()
+    with open(os.path.join(REPO, "mlp.py")) as fh:
+        source = fh.read()
+    origins = source_map.line_origins(GOOD_MLP, {"mlp.py": source, "generated/layers.py": layers})
+    rendered = GOOD_MLP.splitlines()
+    for line, (name, number) in origins.items():
+        text = (source if name == "mlp.py" else layers).splitlines()[number - 1]
+        assert rendered[line - 1].rstrip() == text.rstrip()
+    def_line = next(i for i, t in enumerate(rendered, 1) if t.startswith("def relu_backward("))
+    assert origins[def_line][0] == "generated/layers.py"
+    class_line = next(i for i, t in enumerate(rendered, 1) if t.startswith("class MLP"))
+    assert origins[class_line] == ("mlp.py", source.splitlines().index("class MLP:") + 1)

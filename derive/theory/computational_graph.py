@@ -1,8 +1,13 @@
 """1.5(b): the computational graph of a = x*y + z, b = (x + x)*a, w = a*b, from SymPy's
-expression DAG, for TikZ."""
+expression DAG, for TikZ.
+
+One convention throughout: every value is a variable node (a circle) and every operation an
+operator node (a square), so edges always run value -> operator -> value. The intermediate
+values the question leaves unnamed (x*y, x + x) get names of their own (TEMPORARIES)."""
 import sympy as sp
 
 gx, gy, gz = sp.symbols("x y z", real=True)
+TEMPORARIES = ("u", "v", "p", "q")
 
 
 def graph_expressions():
@@ -13,10 +18,27 @@ def graph_expressions():
     return {"a": a, "b": b, "w": w}
 
 
+def names():
+    """{sub-expression: name} for every operation's result: the question's a, b, w, and a
+    temporary for each unnamed one, in the order of evaluation."""
+    named = {v: k for k, v in graph_expressions().items()}
+    order, temporaries = [], iter(TEMPORARIES)
+
+    def visit(e):
+        if e.is_Symbol or e in order:
+            return
+        for c in e.args:
+            visit(c)
+        order.append(e)
+
+    visit(graph_expressions()["w"])
+    return {e: named[e] if e in named else next(temporaries) for e in order}
+
+
 def graph():
     """Nodes (id, kind, label, level) and edges (source, target, count) of the expression
-    DAG; a named sub-expression is one operator node followed by its variable node."""
-    named = {v: k for k, v in graph_expressions().items()}
+    DAG; every operation is an operator node followed by the variable node of its result."""
+    named = names()
     nodes, edges, ids = [], {}, {}
 
     def visit(e):
@@ -34,11 +56,9 @@ def graph():
         nodes.append(op)
         for c in children:
             edges[(c[0], op[0])] = edges.get((c[0], op[0]), 0) + 1
-        out = op
-        if e in named:
-            out = ("v_" + named[e], "variable", named[e], level + 1)
-            nodes.append(out)
-            edges[(op[0], out[0])] = 1
+        out = ("v_" + named[e], "variable", named[e], level + 1)
+        nodes.append(out)
+        edges[(op[0], out[0])] = 1
         ids[e] = out
         return out
 
@@ -67,21 +87,19 @@ def graph_context():
                 r = placed[-1] + 1.2
             placed.append(r)
             row[name] = r
-    tex_nodes = [{"id": nd[0], "kind": nd[1], "label": nd[2], "x": "{:.2f}".format(1.7 * nd[3]),
+    tex_nodes = [{"id": nd[0], "kind": nd[1], "label": nd[2], "x": "{:.2f}".format(1.45 * nd[3]),
                   "y": "{:.2f}".format(-row[nd[0]])} for nd in nodes]
     tex_edges = []
     for s_, t_, count in edges:
         bends = [""] if count == 1 else ["bend left=20", "bend right=20"]
         tex_edges.extend({"source": s_, "target": t_, "style": b} for b in bends)
-    named = {v: k for k, v in graph_expressions().items()}
+    named = names()
 
-    def spell(e, top=False):
-        if e.is_Symbol or (e in named and not top):
-            return e.name if e.is_Symbol else named[e]
-        parts = [spell(c) for c in e.args]
-        if e.is_Mul:
-            parts = ["(" + p + ")" if c.is_Add and c not in named else p for c, p in zip(e.args, parts)]
+    def spell(e):
+        parts = [c.name if c.is_Symbol else named[c] for c in e.args]
         return (" + " if e.is_Add else r" * ").join(parts)
 
-    eqs = [{"name": k, "value": spell(v, top=True)} for k, v in graph_expressions().items()]
-    return {"nodes": tex_nodes, "edges": tex_edges, "equations": eqs}
+    given = {k: spell(v) for k, v in graph_expressions().items()}
+    steps = [{"name": nm, "value": spell(e)} for e, nm in named.items()]
+    return {"nodes": tex_nodes, "edges": tex_edges, "steps": steps,
+            "temporaries": [st["name"] for st in steps if st["name"] not in given]}

@@ -1,7 +1,9 @@
 """1.5(a) and 1.5(d): softmax as a soft argmax, and four linear maps."""
 import sympy as sp
 
+from derive import linear
 from derive.latex_printer import latex
+from derive.theory import network
 from derive.theory.network import K
 
 # -- 1.5(a): softmax with a temperature --------------------------------------------------------
@@ -24,4 +26,11 @@ def linear_maps_context():
         ("Scaling", sp.Matrix([[s1, 0], [0, s2]])),
         ("Shearing", sp.Matrix([[1, k_], [0, 1]])),
     ]
-    return {"maps": [{"name": nm, "matrix": latex(M)} for nm, M in maps]}
+    # Two affine layers compose to one: W2 (W1 x + b1) + b2 = W x + b.
+    net = network
+    composed = net.W2 * (net.W1 * net.x + net.b1) + net.b2
+    W, b = net.W2 * net.W1, net.W2 * net.b1 + net.b2
+    assert sp.expand(composed - (W * net.x + b)) == sp.ZeroMatrix(*composed.shape)
+    return {"maps": [{"name": nm, "matrix": latex(M)} for nm, M in maps],
+            "composed": latex(composed), "affine": latex(linear.z),
+            "W": latex(linear.W) + " = " + latex(W), "b": latex(linear.b) + " = " + latex(b)}

@@ -15,15 +15,14 @@ instantiates each at small sizes with component symbols and compares it with Sym
 component-wise derivative.
 """
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sympy as sp
 from sympy.core.symbol import Str
 from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from derive import activations, linear, losses
-from derive.latex_printer import latex, shape
 from derive.symbols import input, result, target
+from derive.theory import readable
 
 # -- the symbols of 1.1 -----------------------------------------------------------------------
 n, m, K = sp.symbols("n m K", integer=True, positive=True)
@@ -37,6 +36,8 @@ yhat = sp.MatrixSymbol("yhat", K, 1)
 dl_dyhat = sp.MatrixSymbol("dl_dyhat", 1, K)
 dz2_dz1 = sp.MatrixSymbol("dz2_dz1", m, m)
 dyhat_dz3 = sp.MatrixSymbol("dyhat_dz3", K, K)
+# The upstream rows of the two linear layers.
+dl_dz3, dl_dz1 = sp.MatrixSymbol("dl_dz3", 1, K), sp.MatrixSymbol("dl_dz1", 1, m)
 PARAMETERS = (W1, b1, W2, b2)
 
 # Scalars for the elements of 1.2(d).
@@ -47,14 +48,17 @@ yhat_i, yhat_j, y_j = sp.symbols("yhat_i yhat_j y_j", real=True)
 
 class Elementwise(MatrixExpr):
     """``role`` (f or g) = activation ``name`` applied to every entry of ``arg``; with
-    ``order`` 1, its derivative. Explicit (``as_explicit``) once ``arg`` is."""
+    ``order`` 1, its derivative. ``name`` "" leaves the map unspecified (the f and g of 1.1).
+    Explicit (``as_explicit``) once ``arg`` is. Printed by derive.latex_printer."""
+
+    variable = input  # the scalar the activation's formulas are written in
 
     def __new__(cls, role, name, arg, order=0):
         role, name = (Str(v) if isinstance(v, str) else v for v in (role, name))
         return super().__new__(cls, role, name, arg, sp.Integer(order))
 
     role = property(lambda self: self.args[0].name)
-    activation = property(lambda self: activations.BY_NAME[self.args[1].name])
+    activation = property(lambda self: activations.BY_NAME.get(self.args[1].name))
     arg = property(lambda self: self.args[2])
     order = property(lambda self: int(self.args[3]))
     shape = property(lambda self: self.arg.shape)
@@ -72,29 +76,18 @@ class Elementwise(MatrixExpr):
             return arg.applyfunc(lambda entry: self.scalar().subs(input, entry))
         return self.func(self.role, self.args[1].name, arg, self.order)
 
-    def _latex_with(self, printer):
-        inner = printer._print(self.arg)
-        if self.order == 1:
-            return r"{}'\!\left({}\right)".format(self.role, inner)
-        forward = self.activation.forward
-        if forward == input or forward.has(sp.Max):
-            # Spelled out: 5 (W x + b)^+, or the argument itself for the identity.
-            slot = sp.Symbol("SLOT")
-            text = printer._print(forward.subs(input, slot))
-            if forward == input:
-                return inner
-            return text.replace(r"\left(SLOT\right)", r"\left(" + inner + r"\right)")
-        return r"{}\left({}\right)".format(self.activation.latex, inner)
-
 
 # -- the three settings of 1.2, 1.3(a), 1.3(b) ----------------------------------------------
 @dataclass(frozen=True)
 class Case:
     key: str
+    question: str  # where the theory answers it
     f: str
     g: str
     loss: str
     reduction: str  # "sum": ||yhat - y||^2; "mean": (1/K) sum_i
+    # Shown after dl/dyhat when set: the entry of dl/dz3 = dl/dyhat dyhat/dz3, and why it matters.
+    dl_dz3_remark: str = ""
 
     @property
     def loss_obj(self):
@@ -102,9 +95,11 @@ class Case:
 
 
 CASES = (
-    Case("regression", "scaled_relu", "identity", "mse_loss", "sum"),
-    Case("classification_mse", "tanh", "sigmoid", "mse_loss", "sum"),
-    Case("classification_bce", "tanh", "sigmoid", "bce_loss", "mean"),
+    Case("regression", "1.2", "scaled_relu", "identity", "mse_loss", "sum"),
+    Case("classification_mse", "1.3(a)", "tanh", "sigmoid", "mse_loss", "sum"),
+    Case("classification_bce", "1.3(b)", "tanh", "sigmoid", "bce_loss", "mean",
+         dl_dz3_remark="the factor $g'$ cancels, so the gradient no longer vanishes where the sigmoid "
+                       "saturates: the reason BCE suits a sigmoid output better than MSE"),
 )
 CASE = {c.key: c for c in CASES}
 
@@ -118,21 +113,33 @@ def forward(case):
     return [("Linear_1", x, a1), ("f", a1, a2), ("Linear_2", a2, a3), ("g", a3, a4)]
 
 
+def composition(sample=x):
+    """yhat = g(W2 f(W1 x + b1) + b2) with f and g left unspecified."""
+    return Elementwise("g", "", sp.MatAdd(sp.MatMul(W2, Elementwise("f", "", sp.MatAdd(sp.MatMul(W1, sample), b1))),
+                                          b2))
+
+
+def _layer_vjp(x_, W_, b_, delta_):
+    """derive.linear.per_sample()'s VJPs of one z = W x + b, at these arguments."""
+    at = {linear.x: x_, linear.W: W_, linear.b: b_, linear.delta: delta_}
+    return {k: _flat(v.xreplace(at)) for k, v in linear.per_sample()["vjp"].items()}
+
+
+def chain():
+    """The upstream rows the two linear layers receive, each in the one after it:
+    dl/dz3 = dl/dyhat dyhat/dz3 and dl/dz1 = dl/dz3 W2 dz2/dz1."""
+    return {dl_dz3: dl_dyhat * dyhat_dz3, dl_dz1: _flat(_layer_vjp(z2, W2, b2, dl_dz3)["x"] * dz2_dz1)}
+
+
 def backward(case):
     """{parameter: dl/dparameter} in numerator layout, in the variables 1.2(c) allows.
 
     Composed from derive.linear.per_sample(): layer 2 receives dl/dz3 = dl/dyhat dyhat/dz3
     and passes dl/dz2 = dl/dz3 W2 down; layer 1 receives dl/dz1 = dl/dz2 dz2/dz1.
     """
-    vjp = linear.per_sample()["vjp"]
     z2_value = forward(case)[1][2]
-
-    def layer(x_, W_, b_, delta_):
-        at = {linear.x: x_, linear.W: W_, linear.b: b_, linear.delta: delta_}
-        return {k: _flat(v.xreplace(at)) for k, v in vjp.items()}
-
-    second = layer(z2_value, W2, b2, dl_dyhat * dyhat_dz3)
-    first = layer(x, W1, b1, second["x"] * dz2_dz1)
+    second = _layer_vjp(z2_value, W2, b2, chain()[dl_dz3])
+    first = _layer_vjp(x, W1, b1, second["x"] * dz2_dz1)
     return {W1: first["W"], b1: first["b"], W2: second["W"], b2: second["b"]}
 
 
@@ -146,48 +153,49 @@ def _flat(expr):
     return expr
 
 
+def derivative_forms(a, at, out):
+    """Equal spellings of f'(at), the first in the input and named functions (readable), the
+    next in terms of the output ``out`` where the code writes it so (sigma(z)(1 - sigma(z)) =
+    yhat (1 - yhat)). A kink's conditions read best on the input: no second form there."""
+    forms = [readable.derivative(a).subs(input, at)]
+    if result in a.derivative.free_symbols and not isinstance(sp.piecewise_fold(a.derivative), sp.Piecewise):
+        forms.append(a.derivative.subs({result: out, input: at}))
+    return forms
+
+
+def jacobian(role, name, arg):
+    """d role(arg) / d arg: diag(role'(arg)), or c I when the derivative is a constant c."""
+    d = readable.derivative(activations.BY_NAME[name])
+    if d.is_number:
+        return d * sp.Identity(arg.shape[0]) if d != 1 else sp.Identity(arg.shape[0])
+    return sp.DiagMatrix(Elementwise(role, name, arg, 1))
+
+
+def kinks(a):
+    """[(point, value)]: where f' jumps (a Piecewise condition on the input against a number),
+    and the value taken there (PyTorch's convention, the row's choice)."""
+    d = sp.piecewise_fold(readable.derivative(a))
+    if not isinstance(d, sp.Piecewise):
+        return []
+    points = sorted({c.rhs for _, c in d.args if c != sp.true and c.lhs == input and c.rhs.is_number})
+    return [(p, d.subs(input, p)) for p in points]
+
+
 def elements(case):
     """The elements of dz2/dz1, dyhat/dz3 (diagonal: delta_ij times the scalar) and
-    dl/dyhat (entry j), as scalar expressions in z_{1,i}, z_{3,i}, yhat_j, y_j."""
+    dl/dyhat (entry j), as scalar expressions in z_{1,i}, z_{3,i}, yhat_j, y_j; and the entry
+    j of dl/dz3 = dl/dyhat dyhat/dz3."""
     f, g, loss = activations.BY_NAME[case.f], activations.BY_NAME[case.g], case.loss_obj
     scale = loss.scale(case.reduction, K)
+    # factor_terms keeps a number outside a sum: 2 (yhat_j - y_j), which SymPy's Mul distributes.
+    dl = sp.factor_terms(scale * readable.without_clamps(loss.derivative).subs({input: yhat_j, target: y_j}))
+    g_prime_j = derivative_forms(g, z3_i, yhat_i)[-1].subs({yhat_i: yhat_j, z3_i: sp.Symbol("z3_j", real=True)})
     return {
-        "dz2_dz1": _activation_element(f, z1_i, z2_i),
-        "dyhat_dz3": _activation_element(g, z3_i, yhat_i),
-        "dl_dyhat": scale * loss.raw_derivative.subs({input: yhat_j, target: y_j}),
+        "dz2_dz1": derivative_forms(f, z1_i, z2_i),
+        "dyhat_dz3": derivative_forms(g, z3_i, yhat_i),
+        "dl_dyhat": dl,
+        "dl_dz3": sp.factor_terms(sp.cancel(dl * g_prime_j)),
     }
-
-
-def readable(expr, variable):
-    """A display form of a scalar derivative, equal to it: a fraction with its sign moved so
-    that its denominator is positive on (0, 1), as v (1 - v), and the numeric factor kept
-    outside a sum (SymPy would distribute 2 (a - b) into 2 a - 2 b)."""
-    numerator, denominator = sp.fraction(sp.factor(sp.together(expr)))
-    if denominator.subs(variable, sp.Rational(1, 2)).is_negative:
-        numerator, denominator = -sp.factor(numerator), -denominator
-    coeff, factors = sp.factor(denominator).as_coeff_mul()
-    if coeff.is_negative and variable - 1 in factors:
-        factors = [1 - variable if f == variable - 1 else f for f in factors]
-        coeff = -coeff
-    denominator = sp.Mul(coeff, *factors, evaluate=False) if coeff != 1 else sp.Mul(*factors, evaluate=False)
-    ncoeff, nrest = sp.factor(numerator).as_coeff_Mul()
-    if ncoeff.is_negative and nrest.is_Add:
-        ncoeff, nrest = -ncoeff, -nrest
-    numerator = sp.Mul(ncoeff, nrest, evaluate=False) if ncoeff not in (1, -1) else ncoeff * nrest
-    if denominator == 1:
-        return numerator
-    return sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
-
-
-def _activation_element(a, at, out):
-    """f'(at) as the code computes it (PyTorch's value at a kink, or in terms of the
-    output ``out``), and SymPy's raw form where that differs and reads well."""
-    # A kink's condition reads best on the input (z > 0); a smooth derivative in terms of
-    # the output, as the code has it (sigma(z)(1 - sigma(z)) = yhat (1 - yhat)).
-    kink = isinstance(sp.piecewise_fold(a.safe_derivative), sp.Piecewise)
-    safe = sp.piecewise_fold((a.safe_derivative if kink else a.derivative).subs({input: at, result: out}))
-    raw = a.raw_derivative.subs(input, at)
-    return {"safe": safe, "raw": None if raw.has(sp.Heaviside) or raw == safe else raw}
 
 
 def dl_dyhat_matrix(case):
@@ -206,85 +214,6 @@ def dl_dyhat_matrix(case):
     return sp.MatMul(a, sp.Transpose(sp.MatAdd(yhat, -y)))
 
 
-# -- LaTeX contexts ---------------------------------------------------------------------------
-LAYER_TEX = {"Linear_1": r"\mathrm{Linear}_1", "Linear_2": r"\mathrm{Linear}_2", "f": "f", "g": "g"}
-OUTPUT_NAME = {"Linear_1": z1, "f": z2, "Linear_2": z3, "g": yhat}
-
-
-def _loss_value(case, yhat_value):
-    """The loss of one sample in x, y, W, b: (value, where-clause). ||.||^2 for the
-    handout's MSE; else the sum over j of the term at yhat_j, with yhat_j spelled out."""
-    loss = case.loss_obj
-    if case.loss == "mse_loss" and case.reduction == "sum":
-        return r"\left\| " + latex(sp.MatAdd(yhat_value, -y)) + r" \right\|^2", None
-    term = latex(loss.term.subs({input: yhat_j, target: y_j}))
-    value = latex(loss.scale(case.reduction, K)) + r" \sum_{j=1}^{K} \left(" + term + r"\right)"
-    return value, r"\hat{y}_j = \left[" + latex(yhat_value) + r"\right]_j"
-
-
-def forward_context(case):
-    rows = []
-    for name, inp, out in forward(case):
-        rows.append({"layer": LAYER_TEX[name], "input": latex(inp), "output": latex(out),
-                     "name": latex(OUTPUT_NAME[name]), "shape": shape(out)})
-    loss = case.loss_obj
-    value, where = _loss_value(case, forward(case)[-1][2])
-    return {"rows": rows, "loss_value": value, "loss_where": where,
-            "loss_name": loss.latex, "f": activations.BY_NAME[case.f].latex,
-            "g": activations.BY_NAME[case.g].latex}
-
-
-def backward_context(case):
-    grads = backward(case)
-    rows = [{"param": latex(p), "value": latex(v), "shape": shape(v), "param_shape": shape(p)}
-            for p, v in grads.items()]
-    # Check the one structural fact the text states: numerator layout transposes the shape.
-    for p, v in grads.items():
-        assert v.shape == p.shape[::-1], (p, v.shape)
-    return {"rows": rows}
-
-
-def _element_tex(e, at_tex):
-    text = latex(e["safe"])
-    if e["raw"] is not None:
-        text = latex(e["raw"]) + " = " + text
-    return text
-
-
-def elements_context(case):
-    el = elements(case)
-    matrix = dl_dyhat_matrix(case)
-    return {
-        "f": activations.BY_NAME[case.f].latex, "g": activations.BY_NAME[case.g].latex,
-        "dz2_dz1": latex(dz2_dz1), "dz2_dz1_shape": shape(dz2_dz1),
-        "dz2_dz1_diag": latex(sp.DiagMatrix(Elementwise("f", case.f, z1, 1))),
-        "f_prime": _element_tex(el["dz2_dz1"], "z_{1,i}"),
-        "dyhat_dz3": latex(dyhat_dz3), "dyhat_dz3_shape": shape(dyhat_dz3),
-        "dyhat_dz3_diag": (latex(sp.Identity(K)) if case.g == "identity"
-                           else latex(sp.DiagMatrix(Elementwise("g", case.g, z3, 1)))),
-        "g_prime": _element_tex(el["dyhat_dz3"], "z_{3,i}"),
-        "dl_dyhat": latex(dl_dyhat), "dl_dyhat_shape": shape(dl_dyhat),
-        "dl_dyhat_matrix": None if matrix is None else latex(matrix),
-        "dl_dyhat_element": latex(readable(el["dl_dyhat"], yhat_j)),
-    }
-
-
-@lru_cache(maxsize=None)
-def sigmoid_bce_product():
-    """(dl/dyhat dyhat/dz3)_j for sigmoid + BCE (mean over K): the 1/(yhat (1 - yhat))
-    cancels against sigma' = yhat (1 - yhat)."""
-    el = elements(CASE["classification_bce"])
-    return sp.cancel(el["dl_dyhat"] * el["dyhat_dz3"]["safe"].subs(yhat_i, yhat_j))
-
-
-def case_context(case):
-    return {"case": case.key, "forward": forward_context(case), "backward": backward_context(case),
-            "elements": elements_context(case)}
-
-
-# -- 1.3(c): why ReLU helps depth --------------------------------------------------------------
-def saturation_context():
-    sig, th, relu = (activations.BY_NAME[k] for k in ("sigmoid", "tanh", "relu"))
-    at0 = lambda a: a.raw_derivative.subs(input, 0)
-    return {"sigmoid_max": latex(at0(sig)), "tanh_max": latex(at0(th)),
-            "relu_prime": latex(relu.safe_derivative.subs(input, sp.Symbol("x", real=True)))}
+def is_squared_error(loss):
+    """Whether the loss's term is (yhat - y)^2, so that its sum is a squared norm."""
+    return sp.expand(loss.term - (input - target) ** 2) == 0
