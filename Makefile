@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # Imports must not leave __pycache__ inside generated/: it is compared byte for byte.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all setup venv tex derive check-derive theory gd gd-model gd-eval example submission check-netid bench test clean clean-dist
+.PHONY: all setup venv tex derive check-derive theory gd gd-model gd-eval example submission check-netid bench accuracy test clean clean-dist
 
 # NETID, FORCE and NAME reach the shell only single-quoted and unexpanded ($(value ...)): neither a
 # quote nor a $(...) in them is ever run.
@@ -81,6 +81,14 @@ submission: check-netid derive theory
 
 bench: venv
 	$(PY) -m benchmarks
+
+# Bits of error against mpmath: measure the accurate profile's candidates and record the
+# winners (derive/accurate_forms.json), derive with them, then certify both profiles and
+# autograd into ACCURACY.md + accuracy.json. Fails when a target is missed.
+accuracy: venv
+	$(PY) -m accuracy choose
+	$(PY) -m derive
+	$(PY) -m accuracy report
 
 # The tests need the venv and poppler (pdfinfo, pdftotext), which `setup` installs.
 test: setup

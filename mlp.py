@@ -11,13 +11,18 @@ import torch
 
 # The generated forward/backward code. The submission's self-contained mlp.py
 # (generated/mlp_standalone.py) has the code itself in place of this import.
-from generated.layers import (ACTIVATIONS, bce_loss_backward, bce_loss_forward, cross_entropy_loss_backward,
-                              cross_entropy_loss_forward, linear_backward_bias, linear_backward_input,
-                              linear_backward_weight, linear_forward, mse_loss_backward, mse_loss_forward,
-                              nll_loss_backward, nll_loss_forward)
+from generated.layers import (ACCURATE_ACTIVATIONS, ACTIVATIONS, bce_loss_backward, bce_loss_forward,
+                              cross_entropy_loss_backward, cross_entropy_loss_forward, linear_backward_bias,
+                              linear_backward_input, linear_backward_weight, linear_forward, mse_loss_backward,
+                              mse_loss_forward, nll_loss_backward, nll_loss_forward)
 
 
-def _activation(name, argument):
+# numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
+# as the truth); "accurate" uses the forms ACCURACY.md measures closest to the true derivative.
+NUMERICS = {"torch": ACTIVATIONS, "accurate": ACCURATE_ACTIVATIONS}
+
+
+def _activation(name, argument, numerics="torch"):
     valid = sorted(ACTIVATIONS)
     if not isinstance(name, str):
         raise TypeError("{} must be a string naming an activation, got {} {!r}; expected one of: {}"
@@ -25,7 +30,7 @@ def _activation(name, argument):
     if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
-    return ACTIVATIONS[name]
+    return NUMERICS[numerics][name]
 
 
 def _positive_int(value, argument):
@@ -57,7 +62,8 @@ class MLP:
         f_function,
         linear_2_in_features,
         linear_2_out_features,
-        g_function
+        g_function,
+        numerics="torch"
     ):
         """
         Args:
@@ -70,6 +76,8 @@ class MLP:
                 catalogue is derive/activations.py, `python -m derive explain --list`), and
                 softmax, log_softmax over each row's features (derive/vector_layers.py)
             g_function: string for the g function, same choices
+            numerics: "torch" (default), the derivatives as PyTorch computes them, or
+                "accurate", the forms closest to the true derivative (see ACCURACY.md)
         """
         linear_1_in_features = _positive_int(linear_1_in_features, "linear_1_in_features")
         linear_1_out_features = _positive_int(linear_1_out_features, "linear_1_out_features")
@@ -79,8 +87,12 @@ class MLP:
             raise ValueError(
                 "linear_1_out_features ({}) must equal linear_2_in_features ({}): the second "
                 "layer reads the first one's output".format(linear_1_out_features, linear_2_in_features))
-        self.f = _activation(f_function, "f_function")
-        self.g = _activation(g_function, "g_function")
+        if not isinstance(numerics, str) or numerics not in NUMERICS:
+            raise ValueError("numerics must be one of {}, got {!r}".format(
+                ", ".join(repr(n) for n in NUMERICS), numerics))
+        self.f = _activation(f_function, "f_function", numerics)
+        self.g = _activation(g_function, "g_function", numerics)
+        self.numerics = numerics
         self.f_function = f_function
         self.g_function = g_function
 
@@ -125,9 +137,13 @@ class MLP:
         # activation's input and/or result as its generated backward says ("saves").
         f_values = {"input": z1, "result": z2}
         g_values = {"input": z3, "result": y_hat}
-        self.cache = {"x": x, "z2": z2, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
+        self.cache = {"x": x, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
                       "f": {s: f_values[s] for s in f["saves"]},
                       "g": {s: g_values[s] for s in g["saves"]}}
+        # An accurate backward that reads f's input alone: keep z1 and recompute z2 = f(z1)
+        # in backward, so that no more is kept than autograd keeps (it saves z2).
+        if self.numerics == "torch" or "input" not in f["saves"] or "result" in f["saves"]:
+            self.cache["z2"] = z2
         # As autograd does: remember each saved tensor's version counter, so that backward()
         # can refuse values changed in place since (e.g. x += 1, y_hat.clamp_(...)).
         self.cache["versions"] = [(what, tensor, tensor._version) for what, tensor in _saved(self.cache)]
@@ -158,7 +174,8 @@ class MLP:
         # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
         with torch.no_grad():
             dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])
+            z2 = self.cache["z2"] if "z2" in self.cache else self.f["forward"](self.cache["f"]["input"])
+            self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)
             self.grads["dJdb2"] = linear_backward_bias(dJdz3)
             dJdz2 = linear_backward_input(dJdz3, W2)
             dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
@@ -176,7 +193,8 @@ def _saved(cache):
     """(name for messages, tensor) of every tensor backward() reads from the cache."""
     yield "x", cache["x"]
     yield "parameters['W2']", cache["W2"]
-    yield "the first activation's result", cache["z2"]
+    if "z2" in cache:  # else recomputed from f's input, which is checked below
+        yield "the first activation's result", cache["z2"]
     for layer, values in (("f_function's", cache["f"]), ("g_function's", cache["g"])):
         for name, tensor in values.items():
             yield ("y_hat (the forward's result)" if layer == "g_function's" and name == "result"

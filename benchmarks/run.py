@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils import benchmark
 
-from benchmarks import memory, paths
+from benchmarks import memory, paths, profiles
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "BENCHMARKS.md"
@@ -59,6 +59,7 @@ class Results:
     derive: dict = field(default_factory=dict)
     gd: dict = field(default_factory=dict)  # bundled SmallNet, 48 px
     gd_vgg: dict = field(default_factory=dict)  # vgg13_bn (random weights), 224 px
+    profiles: list = field(default_factory=list)  # numerics="accurate" vs "torch", mid size
     targets: list = field(default_factory=list)
     compare: str = ""
 
@@ -275,6 +276,11 @@ def targets(results):
         out.append(Target("kept bytes <= autograd's saved bytes, {} {}".format(row["size"], pair),
                           "{} vs {}".format(_fmt_bytes(row["generated"]), _fmt_bytes(row["autograd"])),
                           "<= 1.00x", row["generated"] <= row["autograd"]))
+    for row in results.profiles:
+        b = row["bytes"]
+        out.append(Target("kept bytes <= autograd's saved bytes, numerics=\"accurate\", {} {}/identity".format(
+            "mid", row["name"]), "{} vs {}".format(_fmt_bytes(b["accurate"]), _fmt_bytes(b["autograd"])),
+            "<= 1.00x", b["accurate"] <= b["autograd"]))
     d = results.derive
     if d:
         ok = all(c == 0 for c in d["codes"])
@@ -368,6 +374,22 @@ def render(results, machine_line, seconds):
             "`forward(x)`; autograd: the tensors packed by "
             "`torch.autograd.graph.saved_tensors_hooks` during `nn.Sequential(x)`.", ""]
     out += memory_table(results.memory)
+    out += ["", "## numerics=\"accurate\": its cost", ""]
+    if results.profiles:
+        out.append("mlp.MLP(..., numerics=\"accurate\") against the default torch profile and "
+                   "autograd (nn.Sequential with torch's function of that name), f as named, g = "
+                   "identity, MSE, float32, mid size {}; per call, as above. Only the activations "
+                   "whose accurate form differs from PyTorch's (ACCURACY.md gives their bits).".format(
+                       results.profiles[0]["shape"]))
+        out += ["", "| f | torch profile | accurate | accurate / torch | autograd | accurate keeps | "
+                "autograd saves |", "|---|--:|--:|--:|--:|--:|--:|"]
+        for r in results.profiles:
+            t, b = r["seconds"], r["bytes"]
+            out.append("| {} | {} | {} | {:.2f} | {} | {} | {} |".format(
+                r["name"], _fmt_time(t["torch"]), _fmt_time(t["accurate"]), t["accurate"] / t["torch"],
+                _fmt_time(t["autograd"]), _fmt_bytes(b["accurate"]), _fmt_bytes(b["autograd"])))
+    else:
+        out.append("Not run.")
     d = results.derive
     out += ["", "## `make derive`, cold", ""]
     if d:
@@ -421,7 +443,7 @@ def render(results, machine_line, seconds):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", choices=("mlp", "memory", "derive", "gd"), action="append",
+    parser.add_argument("--only", choices=("mlp", "memory", "profiles", "derive", "gd"), action="append",
                         help="run only these parts (repeatable); BENCHMARKS.md is then not written")
     parser.add_argument("--out", default=str(OUTPUT), help="where to write the report")
     parser.add_argument("--threads", type=int, default=1,
@@ -430,7 +452,7 @@ def main(argv=None):
                              "and the ratios become noise)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    parts = set(args.only or ("mlp", "memory", "derive", "gd"))
+    parts = set(args.only or ("mlp", "memory", "profiles", "derive", "gd"))
     start = time.perf_counter()
     results = Results()
     if "mlp" in parts:
@@ -441,6 +463,8 @@ def main(argv=None):
         print(results.compare)
     if "memory" in parts:
         results.memory = measure_memory()
+    if "profiles" in parts:
+        results.profiles = profiles.measure(SIZES["mid"])
     if "derive" in parts:
         results.derive = time_derive()
     if "gd" in parts:

@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Tuple
 import sympy as sp
 
 from derive import rewrites
-from derive.rewrites import ABS, IN_TERMS_OF_RESULT, LOG_SIGMOID, SIGMOID, Rewrite
+from derive.rewrites import ABS, CDF_FIRST, IN_TERMS_OF_RESULT, LOG_SIGMOID, SIGMOID, Rewrite
 from derive.symbols import grad, input, result
 
 X = sp.Symbol("x", real=True)  # what a row's text is written in; ``input`` in the code
@@ -45,8 +45,9 @@ class Activation:
     name: str
     definition: str  # f, in x and the parameters' names: the one definition
     latex: str  # how the theory writes f
-    parameters: Mapping[str, str] = field(default_factory=dict)  # PyTorch's defaults
-    kinks: Mapping[str, str] = field(default_factory=dict)  # x -> f'(x) where f' jumps, as PyTorch
+    # (hash=False: a row is hashed by its other fields; the theory caches by row)
+    parameters: Mapping[str, str] = field(default_factory=dict, hash=False)  # PyTorch's defaults
+    kinks: Mapping[str, str] = field(default_factory=dict, hash=False)  # x -> f'(x) where f' jumps, as PyTorch
     at_nan: Optional[str] = None  # f'(nan) as PyTorch's backward ("nan": propagates); None: last piece's
     rewrites: Tuple[Rewrite, ...] = ()  # after KINKS, on f'
     forward_rewrites: Tuple[Rewrite, ...] = ()  # on f itself
@@ -54,11 +55,6 @@ class Activation:
     reference: Optional[str] = None  # PyTorch's own spelling, for the checks against autograd
     # Other rewrite chains giving the same f', for a numerics profile to choose among.
     alternatives: Tuple[Tuple[Rewrite, ...], ...] = ()
-
-    def __hash__(self):
-        # The rows carry dicts (parameters, kinks), which do not hash; a row is known by its
-        # name, and equal rows have equal names (the theory caches per row).
-        return hash(self.name)
 
     def _value(self, text):
         return parse(str(text), self.parameters).subs(self.defaults)
@@ -156,7 +152,7 @@ ACTIVATIONS = (
                reference="F.softplus(input)"),
     # Exact GELU, x * Phi(x). Its derivative Phi(x) + x phi(x) has phi = exp(-x^2/2)/sqrt(2 pi).
     Activation("gelu", "x*(1 + erf(x/sqrt(2)))/2", r"\operatorname{GELU}", unbounded=True,
-               reference="F.gelu(input)"),
+               rewrites=(CDF_FIRST,), reference="F.gelu(input)"),
     Activation("relu6", "Min(Max(0, x), 6)", r"\operatorname{ReLU6}", kinks={"0": "0", "6": "0"}, at_nan="1",
                reference="F.relu6(input)"),
     Activation("elu", "Piecewise((x, x > 0), (alpha*(exp(x) - 1), True))", r"\operatorname{ELU}",

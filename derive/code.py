@@ -2,8 +2,10 @@
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from derive import activations, linear, losses, rewrites, vector_layers
+from derive import accurate, activations, linear, losses, rewrites, vector_layers
+from derive.functions import HighHalf
 from derive.rewrites import before_printing
+from derive.symbols import grad
 from derive.torch_printer import torch_code, torch_statements
 
 
@@ -64,7 +66,40 @@ def linear_context():
     }
 
 
-def activation_context(a):
+def accurate_backward(candidate):
+    """The body of ``<name>_backward_accurate`` for one accurate-profile candidate: lines
+    that recast the saved tensors to float64 when the form is evaluated there and name a
+    repeated high half, then the returned expression. Raises NotImplementedError for a form
+    the printer cannot print."""
+    lines = ["{0} = {0}.double()".format(s) for s in candidate.saves] if candidate.float64 else []
+    derivative = before_printing(candidate.derivative)
+    for i, value in enumerate(sorted(derivative.atoms(HighHalf), key=str)):
+        name = sp.Symbol("high" if i == 0 else "high{}".format(i))
+        lines.append("{} = {}".format(name, torch_code(value)))
+        derivative = derivative.xreplace({value: name})
+    if not candidate.float64:
+        return lines, torch_code(sp.piecewise_fold(grad * derivative))
+    return lines, "grad*({}).to(grad.dtype)".format(torch_code(derivative))
+
+
+def accurate_context(a, choices):
+    candidate = accurate.chosen(a, choices)
+    casts, code = accurate_backward(candidate)
+    return {
+        # The torch profile's form won: the accurate profile reuses its backward.
+        "same": not casts and code == printed(a.vjp),
+        "key": candidate.key,
+        "math": plain(before_printing(candidate.derivative)),
+        "notes": [accurate.BY_NAME[n].note() for n in candidate.rewrites]
+        + [r.note(a) for r, _ in rewrites.steps(candidate.derivative, rewrites.BEFORE_PRINTING, a)]
+        + (["evaluated in float64 and rounded once to the input's dtype."] if candidate.float64 else []),
+        "casts": casts,
+        "backward": code,
+        "saves": repr(candidate.saves),
+    }
+
+
+def activation_context(a, choices=None):
     evaluated = before_printing(a.derivative)
     return {
         "forward_notes": notes(a.forward, rewrites.stages(a.forward, a.forward_rewrites, a), a),
@@ -78,6 +113,7 @@ def activation_context(a):
         "forward": printed(a.safe_forward),
         "backward": printed(a.vjp),
         "saves": repr(a.saves),
+        "accurate": accurate_context(a, accurate.load_choices() if choices is None else choices),
     }
 
 
@@ -122,9 +158,10 @@ def loss_context(loss):
 
 
 def context():
+    choices = accurate.load_choices()
     return {
         "linear": linear_context(),
-        "activations": [activation_context(a) for a in activations.ACTIVATIONS],
+        "activations": [activation_context(a, choices) for a in activations.ACTIVATIONS],
         "vector_layers": [vector_layer_context(v) for v in vector_layers.VECTOR_LAYERS],
         "losses": [loss_context(loss) for loss in losses.LOSSES],
     }

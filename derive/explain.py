@@ -277,6 +277,9 @@ def main(argv=None, out=sys.stdout, catalogue=CATALOGUE):
         if args.add and known:
             raise Refusal("{!r} is already in the catalogue; pick another --name".format(row.name))
         ok = report(row, known, derived, out=out, run_check=not args.no_check)
+        if known:  # the catalogue's rows have both numerics profiles, measured
+            from derive.profiles import describe
+            print("\n" + describe(row.name), file=out)
         if args.add:
             if not ok:
                 raise Refusal("not added: the check against autograd found values that are not finite where "

@@ -76,10 +76,72 @@ class DivideLast(sp.Function):
 def elementary(expr):
     """expr with every function of this module (and log1p, expm1) written out."""
     from sympy.codegen.cfunctions import expm1, log1p
-    expr = expr.replace(lambda e: isinstance(e, (Sigmoid, DivideLast)),
+    expr = expr.replace(lambda e: isinstance(e, (Sigmoid, DivideLast, Erfc, HighHalf)),
                         lambda e: e.rewrite("elementary"))
     return expr.replace(lambda e: isinstance(e, log1p), lambda e: sp.log(1 + e.args[0])) \
                .replace(lambda e: isinstance(e, expm1), lambda e: sp.exp(e.args[0]) - 1)
+
+
+class Erfc(sp.Function):
+    """erfc(a), kept as written: SymPy's own erfc turns erfc(-a) into 2 - erfc(a), which is
+    the cancellation the accurate profile's erfc form exists to avoid (2 - 2 = 0 where
+    erfc(-a) is tiny)."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return -2 * sp.exp(-self.args[0] ** 2) / sp.sqrt(sp.pi)
+
+    def _eval_rewrite_as_erfc(self, a, **kwargs):
+        return sp.erfc(a)
+
+    def _eval_rewrite_as_erf(self, a, **kwargs):
+        return 1 - sp.erf(a)
+
+    _eval_rewrite_as_elementary = _eval_rewrite_as_erfc
+
+    def _eval_evalf(self, prec):
+        return sp.erfc(self.args[0])._eval_evalf(prec)
+
+    def _torchcode_project(self, printer):
+        return "torch.erfc({})".format(printer._print(self.args[0]))
+
+    def _latex(self, printer, exp=None):
+        tex = r"\operatorname{{erfc}}\left({}\right)".format(printer._print(self.args[0]))
+        return tex if exp is None else r"{}^{{{}}}".format(tex, exp)
+
+
+class HighHalf(sp.Function):
+    """a with the low half of its mantissa cleared: h*h is then exact, so a*a = h*h + (a - h)*(a + h)
+    carries no rounding in its large part. Any h makes that identity true, so for the
+    mathematics (proofs, reference values) HighHalf(a) is a itself.
+
+    Printed as a rounded to float32 (exact for float32 inputs, whose h = a), with |a| clamped
+    to 1e4 first: beyond that exp(-a*a/2) is 0 in every dtype and the clamp keeps inf out.
+    """
+
+    nargs = 1
+
+    def _eval_rewrite_as_elementary(self, a, **kwargs):
+        return a
+
+    def _eval_evalf(self, prec):
+        return self.args[0]._eval_evalf(prec)
+
+    def _torchcode_project(self, printer):
+        return "{}.clamp(-1e4, 1e4).float().to({}.dtype)".format(
+            printer.parenthesize(self.args[0], 1000, strict=True), printer._print(self.args[0]))
+
+    def _latex(self, printer, exp=None):
+        tex = r"\operatorname{{hi}}\left({}\right)".format(printer._print(self.args[0]))
+        return tex if exp is None else r"{}^{{{}}}".format(tex, exp)
+
+
+def mpmath_modules():
+    """lambdify's ``modules`` for expressions that may hold the functions above."""
+    import mpmath
+    return [{"Erfc": mpmath.erfc, "HighHalf": lambda a: a, "Sigmoid": lambda a: 1 / (1 + mpmath.exp(-a)),
+             "log1p": mpmath.log1p, "expm1": mpmath.expm1}, "mpmath"]
 
 
 def _depends_on_the_element(expr):

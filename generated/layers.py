@@ -101,6 +101,12 @@ def sigmoid_backward(grad, input=None, result=None):
     return grad*result*(1 - result)
 
 
+# numerics="accurate" (sympy:as is): f' = sigmoid(-input)*sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+def sigmoid_backward_accurate(grad, input=None, result=None):
+    return grad*torch.sigmoid(input)*torch.sigmoid(-input)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh: result = tanh(input)
 # f' as SymPy derives it: 1 - tanh(input)**2
@@ -115,6 +121,13 @@ def tanh_forward(input):
 
 def tanh_backward(grad, input=None, result=None):
     return grad*(1 - result**2)
+
+
+# numerics="accurate" (sympy:sech_squared): f' = 4*sigmoid(-2*Abs(input))*sigmoid(2*Abs(input))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+def tanh_backward_accurate(grad, input=None, result=None):
+    return 4*grad*torch.sigmoid(-2*torch.abs(input))*torch.sigmoid(2*torch.abs(input))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +168,8 @@ def softplus_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # gelu: result = input*(erf(sqrt(2)*input/2) + 1)/2
 # f' as SymPy derives it: sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + erf(sqrt(2)*input/2)/2 + 1/2
+# f' as evaluated:       sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + (erf(sqrt(2)*input/2) + 1)/2
+#   rewrite: 1/2 + erf(a)/2 -> (1 + erf(a))/2, summed before the other terms, as PyTorch's GELU backward (0.5*(1 + erf(x/sqrt 2)) + x*pdf): equal for every real a; where erf(a) is about -1, adding x*phi(x) to erf(a)/2 before the 1/2 cancels it away (61.9 bits of error in float64, autograd 46.7).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -163,7 +178,17 @@ def gelu_forward(input):
 
 
 def gelu_backward(grad, input=None, result=None):
-    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*torch.erf(0.7071067811865476*input) + 0.5)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*(torch.erf(0.7071067811865476*input) + 1))
+
+
+# numerics="accurate" (torch:erfc_reflected+split_square in float64): f' = sqrt(2)*input*exp(-(input - HighHalf(input))*(input + HighHalf(input))/2)*exp(-HighHalf(input)**2/2)/(2*sqrt(pi)) + Erfc(-sqrt(2)*input/2)/2
+#   rewrite: erf(a) -> erfc(-a) - 1: 1 + erf(a) = erfc(-a) without cancelling.
+#   rewrite: exp(c a^2) -> exp(c h^2) exp(c (a-h)(a+h)), h = a's high half: a^2 without the rounding that exp amplifies by |c a^2|.
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def gelu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    high = input.clamp(-1e4, 1e4).float().to(input.dtype)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*high**2)*torch.exp(-0.5*(high + input)*(-high + input)) + 0.5*torch.erfc(-0.7071067811865476*input)).to(grad.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,6 +276,16 @@ def gelu_tanh_backward(grad, input=None, result=None):
     return grad*(0.3989422804014327*input*(1 - torch.tanh(0.7978845608028654*(0.044715*input**3 + input))**2)*(0.134145*input**2 + 1) + 0.5*torch.tanh(0.7978845608028654*(0.044715*input**3 + input)) + 0.5)
 
 
+# numerics="accurate" (torch:sech_squared+tanh_as_sigmoid in float64): f' = 2*sqrt(2)*input*(26829*input**2/200000 + 1)*sigmoid(-2*sqrt(2)*Abs(8943*input**3/200000 + input)/sqrt(pi))*sigmoid(2*sqrt(2)*Abs(8943*input**3/200000 + input)/sqrt(pi))/sqrt(pi) + sigmoid(2*sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: tanh(a) -> 2 sigmoid(2a) - 1: 1 + tanh(a) = 2 sigmoid(2a) without cancelling.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def gelu_tanh_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(1.5957691216057308*input*(0.134145*input**2 + 1)*torch.sigmoid(-1.5957691216057308*torch.abs(0.044715*input**3 + input))*torch.sigmoid(1.5957691216057308*torch.abs(0.044715*input**3 + input)) + torch.sigmoid(1.5957691216057308*(0.044715*input**3 + input))).to(grad.dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # silu: result = input/(1 + exp(-input))
 #   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
@@ -266,6 +301,14 @@ def silu_forward(input):
 
 def silu_backward(grad, input=None, result=None):
     return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input))
+
+
+# numerics="accurate" (torch:as is in float64): f' = input*sigmoid(-input)*sigmoid(input) + sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def silu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input)).to(grad.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +327,16 @@ def mish_forward(input):
 
 def mish_backward(grad, input=None, result=None):
     return grad*(input*(1 - torch.tanh(torch.log1p(torch.exp(input)))**2)*torch.sigmoid(input) + torch.tanh(torch.log1p(torch.exp(input))))
+
+
+# numerics="accurate" (torch:sech_squared in float64): f' = 4*input*sigmoid(-input)**2*sigmoid(input)/(sigmoid(-input)**2 + 1)**2 + tanh(log1p(exp(input)))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def mish_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(4*input*torch.sigmoid(-input)**2*torch.sigmoid(input)/(torch.sigmoid(-input)**2 + 1)**2 + torch.tanh(torch.log1p(torch.exp(input)))).to(grad.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,6 +540,36 @@ ACTIVATIONS = {
     "hardshrink": {"forward": hardshrink_forward, "backward": hardshrink_backward, "saves": ('input',)},
     "softmax": {"forward": softmax_forward, "backward": softmax_backward, "saves": ('result',)},
     "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
+}
+
+# numerics="accurate": per activation, the form `make accuracy` measured most accurate.
+ACCURATE_ACTIVATIONS = {
+    "identity": ACTIVATIONS["identity"],
+    "relu": ACTIVATIONS["relu"],
+    "scaled_relu": ACTIVATIONS["scaled_relu"],
+    "sigmoid": {"forward": sigmoid_forward, "backward": sigmoid_backward_accurate, "saves": ('input',)},
+    "tanh": {"forward": tanh_forward, "backward": tanh_backward_accurate, "saves": ('input',)},
+    "leaky_relu": ACTIVATIONS["leaky_relu"],
+    "softplus": ACTIVATIONS["softplus"],
+    "gelu": {"forward": gelu_forward, "backward": gelu_backward_accurate, "saves": ('input',)},
+    "relu6": ACTIVATIONS["relu6"],
+    "elu": ACTIVATIONS["elu"],
+    "selu": ACTIVATIONS["selu"],
+    "celu": ACTIVATIONS["celu"],
+    "gelu_tanh": {"forward": gelu_tanh_forward, "backward": gelu_tanh_backward_accurate, "saves": ('input',)},
+    "silu": {"forward": silu_forward, "backward": silu_backward_accurate, "saves": ('input',)},
+    "mish": {"forward": mish_forward, "backward": mish_backward_accurate, "saves": ('input',)},
+    "softsign": ACTIVATIONS["softsign"],
+    "logsigmoid": ACTIVATIONS["logsigmoid"],
+    "hardtanh": ACTIVATIONS["hardtanh"],
+    "hardsigmoid": ACTIVATIONS["hardsigmoid"],
+    "hardswish": ACTIVATIONS["hardswish"],
+    "tanhshrink": ACTIVATIONS["tanhshrink"],
+    "softshrink": ACTIVATIONS["softshrink"],
+    "hardshrink": ACTIVATIONS["hardshrink"],
+    # The vector layers: PyTorch's forms (`make accuracy` measures the elementwise layers).
+    "softmax": ACTIVATIONS["softmax"],
+    "log_softmax": ACTIVATIONS["log_softmax"],
 }
 
 

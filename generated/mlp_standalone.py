@@ -105,6 +105,12 @@ def sigmoid_backward(grad, input=None, result=None):
     return grad*result*(1 - result)
 
 
+# numerics="accurate" (sympy:as is): f' = sigmoid(-input)*sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+def sigmoid_backward_accurate(grad, input=None, result=None):
+    return grad*torch.sigmoid(input)*torch.sigmoid(-input)
+
+
 # ---------------------------------------------------------------------------------------------
 # tanh: result = tanh(input)
 # f' as SymPy derives it: 1 - tanh(input)**2
@@ -119,6 +125,13 @@ def tanh_forward(input):
 
 def tanh_backward(grad, input=None, result=None):
     return grad*(1 - result**2)
+
+
+# numerics="accurate" (sympy:sech_squared): f' = 4*sigmoid(-2*Abs(input))*sigmoid(2*Abs(input))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+def tanh_backward_accurate(grad, input=None, result=None):
+    return 4*grad*torch.sigmoid(-2*torch.abs(input))*torch.sigmoid(2*torch.abs(input))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +172,8 @@ def softplus_backward(grad, input=None, result=None):
 # ---------------------------------------------------------------------------------------------
 # gelu: result = input*(erf(sqrt(2)*input/2) + 1)/2
 # f' as SymPy derives it: sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + erf(sqrt(2)*input/2)/2 + 1/2
+# f' as evaluated:       sqrt(2)*input*exp(-input**2/2)/(2*sqrt(pi)) + (erf(sqrt(2)*input/2) + 1)/2
+#   rewrite: 1/2 + erf(a)/2 -> (1 + erf(a))/2, summed before the other terms, as PyTorch's GELU backward (0.5*(1 + erf(x/sqrt 2)) + x*pdf): equal for every real a; where erf(a) is about -1, adding x*phi(x) to erf(a)/2 before the 1/2 cancels it away (61.9 bits of error in float64, autograd 46.7).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -167,7 +182,17 @@ def gelu_forward(input):
 
 
 def gelu_backward(grad, input=None, result=None):
-    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*torch.erf(0.7071067811865476*input) + 0.5)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*input**2) + 0.5*(torch.erf(0.7071067811865476*input) + 1))
+
+
+# numerics="accurate" (torch:erfc_reflected+split_square in float64): f' = sqrt(2)*input*exp(-(input - HighHalf(input))*(input + HighHalf(input))/2)*exp(-HighHalf(input)**2/2)/(2*sqrt(pi)) + Erfc(-sqrt(2)*input/2)/2
+#   rewrite: erf(a) -> erfc(-a) - 1: 1 + erf(a) = erfc(-a) without cancelling.
+#   rewrite: exp(c a^2) -> exp(c h^2) exp(c (a-h)(a+h)), h = a's high half: a^2 without the rounding that exp amplifies by |c a^2|.
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def gelu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    high = input.clamp(-1e4, 1e4).float().to(input.dtype)
+    return grad*(0.3989422804014327*input*torch.exp(-0.5*high**2)*torch.exp(-0.5*(high + input)*(-high + input)) + 0.5*torch.erfc(-0.7071067811865476*input)).to(grad.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,6 +280,16 @@ def gelu_tanh_backward(grad, input=None, result=None):
     return grad*(0.3989422804014327*input*(1 - torch.tanh(0.7978845608028654*(0.044715*input**3 + input))**2)*(0.134145*input**2 + 1) + 0.5*torch.tanh(0.7978845608028654*(0.044715*input**3 + input)) + 0.5)
 
 
+# numerics="accurate" (torch:sech_squared+tanh_as_sigmoid in float64): f' = 2*sqrt(2)*input*(26829*input**2/200000 + 1)*sigmoid(-2*sqrt(2)*Abs(8943*input**3/200000 + input)/sqrt(pi))*sigmoid(2*sqrt(2)*Abs(8943*input**3/200000 + input)/sqrt(pi))/sqrt(pi) + sigmoid(2*sqrt(2)*(8943*input**3/200000 + input)/sqrt(pi))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: tanh(a) -> 2 sigmoid(2a) - 1: 1 + tanh(a) = 2 sigmoid(2a) without cancelling.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def gelu_tanh_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(1.5957691216057308*input*(0.134145*input**2 + 1)*torch.sigmoid(-1.5957691216057308*torch.abs(0.044715*input**3 + input))*torch.sigmoid(1.5957691216057308*torch.abs(0.044715*input**3 + input)) + torch.sigmoid(1.5957691216057308*(0.044715*input**3 + input))).to(grad.dtype)
+
+
 # ---------------------------------------------------------------------------------------------
 # silu: result = input/(1 + exp(-input))
 #   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
@@ -270,6 +305,14 @@ def silu_forward(input):
 
 def silu_backward(grad, input=None, result=None):
     return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input))
+
+
+# numerics="accurate" (torch:as is in float64): f' = input*sigmoid(-input)*sigmoid(input) + sigmoid(input)
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def silu_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(input*torch.sigmoid(input)*torch.sigmoid(-input) + torch.sigmoid(input)).to(grad.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +331,16 @@ def mish_forward(input):
 
 def mish_backward(grad, input=None, result=None):
     return grad*(input*(1 - torch.tanh(torch.log1p(torch.exp(input)))**2)*torch.sigmoid(input) + torch.tanh(torch.log1p(torch.exp(input))))
+
+
+# numerics="accurate" (torch:sech_squared in float64): f' = 4*input*sigmoid(-input)**2*sigmoid(input)/(sigmoid(-input)**2 + 1)**2 + tanh(log1p(exp(input)))
+#   rewrite: tanh(a)^2 -> 1 - 4 e^-2|a|/(1 + e^-2|a|)^2: 1 - tanh(a)^2 without rounding tanh^2 to 1.
+#   rewrite: log(1 + a) -> log1p(a): exact where a is tiny (1 + a would round to 1), and one kernel.
+#   rewrite: exp(b)**j/(1 + exp(b))**k -> sigmoid(b)**j*sigmoid(-b)**(k - j): equal for every real b; the left side is inf/inf = NaN once exp(b) overflows (b > 88 in float32).
+#   rewrite: evaluated in float64 and rounded once to the input's dtype.
+def mish_backward_accurate(grad, input=None, result=None):
+    input = input.double()
+    return grad*(4*input*torch.sigmoid(-input)**2*torch.sigmoid(input)/(torch.sigmoid(-input)**2 + 1)**2 + torch.tanh(torch.log1p(torch.exp(input)))).to(grad.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -493,6 +546,36 @@ ACTIVATIONS = {
     "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
 }
 
+# numerics="accurate": per activation, the form `make accuracy` measured most accurate.
+ACCURATE_ACTIVATIONS = {
+    "identity": ACTIVATIONS["identity"],
+    "relu": ACTIVATIONS["relu"],
+    "scaled_relu": ACTIVATIONS["scaled_relu"],
+    "sigmoid": {"forward": sigmoid_forward, "backward": sigmoid_backward_accurate, "saves": ('input',)},
+    "tanh": {"forward": tanh_forward, "backward": tanh_backward_accurate, "saves": ('input',)},
+    "leaky_relu": ACTIVATIONS["leaky_relu"],
+    "softplus": ACTIVATIONS["softplus"],
+    "gelu": {"forward": gelu_forward, "backward": gelu_backward_accurate, "saves": ('input',)},
+    "relu6": ACTIVATIONS["relu6"],
+    "elu": ACTIVATIONS["elu"],
+    "selu": ACTIVATIONS["selu"],
+    "celu": ACTIVATIONS["celu"],
+    "gelu_tanh": {"forward": gelu_tanh_forward, "backward": gelu_tanh_backward_accurate, "saves": ('input',)},
+    "silu": {"forward": silu_forward, "backward": silu_backward_accurate, "saves": ('input',)},
+    "mish": {"forward": mish_forward, "backward": mish_backward_accurate, "saves": ('input',)},
+    "softsign": ACTIVATIONS["softsign"],
+    "logsigmoid": ACTIVATIONS["logsigmoid"],
+    "hardtanh": ACTIVATIONS["hardtanh"],
+    "hardsigmoid": ACTIVATIONS["hardsigmoid"],
+    "hardswish": ACTIVATIONS["hardswish"],
+    "tanhshrink": ACTIVATIONS["tanhshrink"],
+    "softshrink": ACTIVATIONS["softshrink"],
+    "hardshrink": ACTIVATIONS["hardshrink"],
+    # The vector layers: PyTorch's forms (`make accuracy` measures the elementwise layers).
+    "softmax": ACTIVATIONS["softmax"],
+    "log_softmax": ACTIVATIONS["log_softmax"],
+}
+
 
 # ---------------------------------------------------------------------------------------------
 # mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (reduction='mean' over every element)
@@ -570,7 +653,12 @@ def nll_loss_backward(input, target):
     return (-target)/batch
 
 
-def _activation(name, argument):
+# numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
+# as the truth); "accurate" uses the forms ACCURACY.md measures closest to the true derivative.
+NUMERICS = {"torch": ACTIVATIONS, "accurate": ACCURATE_ACTIVATIONS}
+
+
+def _activation(name, argument, numerics="torch"):
     valid = sorted(ACTIVATIONS)
     if not isinstance(name, str):
         raise TypeError("{} must be a string naming an activation, got {} {!r}; expected one of: {}"
@@ -578,7 +666,7 @@ def _activation(name, argument):
     if name not in ACTIVATIONS:
         raise ValueError("unknown activation {!r} for {}; expected one of: {}".format(
             name, argument, ", ".join(valid)))
-    return ACTIVATIONS[name]
+    return NUMERICS[numerics][name]
 
 
 def _positive_int(value, argument):
@@ -610,7 +698,8 @@ class MLP:
         f_function,
         linear_2_in_features,
         linear_2_out_features,
-        g_function
+        g_function,
+        numerics="torch"
     ):
         """
         Args:
@@ -623,6 +712,8 @@ class MLP:
                 catalogue is derive/activations.py, `python -m derive explain --list`), and
                 softmax, log_softmax over each row's features (derive/vector_layers.py)
             g_function: string for the g function, same choices
+            numerics: "torch" (default), the derivatives as PyTorch computes them, or
+                "accurate", the forms closest to the true derivative (see ACCURACY.md)
         """
         linear_1_in_features = _positive_int(linear_1_in_features, "linear_1_in_features")
         linear_1_out_features = _positive_int(linear_1_out_features, "linear_1_out_features")
@@ -632,8 +723,12 @@ class MLP:
             raise ValueError(
                 "linear_1_out_features ({}) must equal linear_2_in_features ({}): the second "
                 "layer reads the first one's output".format(linear_1_out_features, linear_2_in_features))
-        self.f = _activation(f_function, "f_function")
-        self.g = _activation(g_function, "g_function")
+        if not isinstance(numerics, str) or numerics not in NUMERICS:
+            raise ValueError("numerics must be one of {}, got {!r}".format(
+                ", ".join(repr(n) for n in NUMERICS), numerics))
+        self.f = _activation(f_function, "f_function", numerics)
+        self.g = _activation(g_function, "g_function", numerics)
+        self.numerics = numerics
         self.f_function = f_function
         self.g_function = g_function
 
@@ -678,9 +773,13 @@ class MLP:
         # activation's input and/or result as its generated backward says ("saves").
         f_values = {"input": z1, "result": z2}
         g_values = {"input": z3, "result": y_hat}
-        self.cache = {"x": x, "z2": z2, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
+        self.cache = {"x": x, "W2": W2, "y_hat_shape": tuple(y_hat.shape),
                       "f": {s: f_values[s] for s in f["saves"]},
                       "g": {s: g_values[s] for s in g["saves"]}}
+        # An accurate backward that reads f's input alone: keep z1 and recompute z2 = f(z1)
+        # in backward, so that no more is kept than autograd keeps (it saves z2).
+        if self.numerics == "torch" or "input" not in f["saves"] or "result" in f["saves"]:
+            self.cache["z2"] = z2
         # As autograd does: remember each saved tensor's version counter, so that backward()
         # can refuse values changed in place since (e.g. x += 1, y_hat.clamp_(...)).
         self.cache["versions"] = [(what, tensor, tensor._version) for what, tensor in _saved(self.cache)]
@@ -711,7 +810,8 @@ class MLP:
         # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
         with torch.no_grad():
             dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
-            self.grads["dJdW2"] = linear_backward_weight(dJdz3, self.cache["z2"])
+            z2 = self.cache["z2"] if "z2" in self.cache else self.f["forward"](self.cache["f"]["input"])
+            self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)
             self.grads["dJdb2"] = linear_backward_bias(dJdz3)
             dJdz2 = linear_backward_input(dJdz3, W2)
             dJdz1 = self.f["backward"](dJdz2, **self.cache["f"])
@@ -729,7 +829,8 @@ def _saved(cache):
     """(name for messages, tensor) of every tensor backward() reads from the cache."""
     yield "x", cache["x"]
     yield "parameters['W2']", cache["W2"]
-    yield "the first activation's result", cache["z2"]
+    if "z2" in cache:  # else recomputed from f's input, which is checked below
+        yield "the first activation's result", cache["z2"]
     for layer, values in (("f_function's", cache["f"]), ("g_function's", cache["g"])):
         for name, tensor in values.items():
             yield ("y_hat (the forward's result)" if layer == "g_function's" and name == "result"

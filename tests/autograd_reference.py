@@ -45,7 +45,9 @@ def assert_close(ours, theirs, what, scale_floor=1.0):
     assert ours.shape == theirs.shape, "{}: shape {} != {}".format(
         what, tuple(ours.shape), tuple(theirs.shape))
     assert ours.dtype == theirs.dtype, "{}: dtype {} != {}".format(what, ours.dtype, theirs.dtype)
-    assert torch.isfinite(ours).all() == torch.isfinite(theirs).all(), "{}: finiteness differs".format(what)
+    finite = torch.isfinite(theirs)
+    assert (torch.isfinite(ours) | ~finite).all(), "{}: not finite where autograd is".format(what)
+    ours, theirs = ours[finite], theirs[finite]  # (autograd through a row's own forward may overflow)
     diff = (ours.double() - theirs.double()).norm().item()
     scale = max(theirs.double().norm().item(), scale_floor)
     if ours.dtype == torch.float64:

@@ -74,6 +74,7 @@ ROUND_TRIPS = [
     (rewrites.SIGMOID, z * sp.exp(-z) / (1 + sp.exp(-z)) ** 2),
     (rewrites.LOG_SIGMOID, sp.log(Sigmoid(z))),
     (rewrites.ABS, -z * sp.sign(z) / (sp.Abs(z) + 1) ** 2 + 1 / (sp.Abs(z) + 1)),
+    (rewrites.CDF_FIRST, sp.erf(z) / 2 + sp.Rational(1, 2) + z * sp.exp(-z ** 2 / 2)),
 ]
 
 
