@@ -15,12 +15,21 @@ library, parses as Python 3.7 and uses only torch APIs that exist in torch 1.7.1
 
 How `gradient_descent` makes the graded number high
 ---------------------------------------------------
-* BatchNorm and dropout: main() never calls eval(), so the model is in training mode.  In training
-  mode a forward pass uses the statistics of the single image in the batch (which means nothing),
-  applies random dropout and *writes* the BatchNorm running statistics.  `gradient_descent` puts
-  the model in eval mode and deliberately leaves it there (option ``eval_mode``): the grader's
-  `model(image)` that follows then sees the same deterministic network that was optimized, and no
-  parameter or buffer of the model is changed.
+* The grader's mode is measured, not assumed.  main() never calls eval(), so the grader's
+  `model(image)` runs in whatever mode `gradient_descent` leaves the model in.  In eval mode the
+  un-normalized image may lie where a network cannot be pushed; in training mode BatchNorm uses
+  the image's own statistics (absorbing the missing normalization) but dropout makes the grade
+  random and every forward writes BatchNorm's running statistics.  So, with option ``mode``
+  'auto' (the default) and a model that has BatchNorm or dropout, the first part of the grader
+  phase is a race: the eval-mode and the training-mode image take turns, each optimized on the
+  grader's path in its own mode; then the graded probability of each is estimated (training
+  mode: the mean over several forwards, so dropout's draw is averaged), the higher one is kept,
+  the rest of the grader phase optimizes it in its mode (training mode: dropout drawn per step)
+  and the model is left in that mode.  Every forward in training mode that is not the grader's
+  runs with the model's buffers saved and restored, so no parameter or buffer changes.  A model
+  that cannot run in training mode on one image (BatchNorm left with one value per channel)
+  stays in eval mode.  The decision and both estimates go to the ``log`` callback (gd.py's
+  progress output) and the ``record`` dict.
 * The objective goes through `normalize_and_jitter`, the grade does not.  During the last part of
   the run (option ``grader_phase``) the objective also takes the grader's exact path: the image
   fed as it is, without normalization or jitter, on two steps out of three (the last included;
@@ -41,6 +50,7 @@ multi-scale (octaves), gradient normalization; and channel visualization of midd
 `forward_and_return_activation` (``--layer`` / ``--channel`` on the command line).
 """
 import argparse
+import importlib
 import math
 import os
 import socket
@@ -108,6 +118,13 @@ class SmallNet(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
+class ModelFileError(Exception):
+    """The bundled model's file is missing, unreadable or not the checkpoint expected."""
+
+
+CHECKPOINT_KEYS = ('state_dict', 'classes', 'size', 'widths')
+
+
 def _torch_load(path):
     """torch.load with weights_only=True where this torch has it (>= 1.13), else plain."""
     try:
@@ -116,17 +133,43 @@ def _torch_load(path):
         return torch.load(path, map_location='cpu')
 
 
-def load_bundled(path=BUNDLED_WEIGHTS, device=DEVICE):
-    """Loads a SmallNet checkpoint; returns (model, checkpoint metadata dict)."""
+def load_bundled(path=None, device=DEVICE):
+    """Loads a SmallNet checkpoint; returns (model, checkpoint metadata dict).
+
+    Raises ModelFileError, with a sentence saying what is wrong and what to do, when the file is
+    missing, unreadable or lacks what a checkpoint of visualize.train holds."""
+    path = BUNDLED_WEIGHTS if path is None else path
     if not os.path.exists(path):
-        raise FileNotFoundError('bundled weights not found at %s (run `python -m visualize.train`)'
-                                % path)
-    ckpt = _torch_load(path)
-    model = SmallNet(num_classes=len(ckpt['classes']), widths=tuple(ckpt['widths']))
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in ckpt['state_dict'].items()})
+        raise ModelFileError(
+            'the bundled model %s is missing.  gd.py needs either the vgg13_bn ImageNet weights '
+            '(torchvision downloads them once into the torch hub cache, %s, which needs network '
+            'access) or the file assets/gd_small.pt in an assets folder next to gd.py (in the '
+            'project it is committed; `python -m visualize.train` rebuilds it)'
+            % (path, os.path.join('~', '.cache', 'torch', 'hub', 'checkpoints')))
+    try:
+        ckpt = _torch_load(path)
+    except Exception as error:  # corrupt, truncated, not a torch file, or pickled code
+        # (torch's message may advise weights_only=False: that would run the file's code)
+        raise ModelFileError(
+            'cannot read the bundled model %s (%s): the file is damaged or not a checkpoint.  '
+            'Restore it from the repository (git checkout -- %s) or rebuild it with `python -m '
+            'visualize.train`; do not load it with weights_only=False'
+            % (path, type(error).__name__, os.path.relpath(path)))
+    missing = ([k for k in CHECKPOINT_KEYS if k not in ckpt] if isinstance(ckpt, dict)
+               else list(CHECKPOINT_KEYS))
+    if missing:
+        raise ModelFileError('%s is not a gd.py checkpoint: it lacks %s (expected a dict with '
+                             'keys %s, as `python -m visualize.train` writes)'
+                             % (path, ', '.join(missing), ', '.join(CHECKPOINT_KEYS)))
+    try:
+        model = SmallNet(num_classes=len(ckpt['classes']), widths=tuple(ckpt['widths']))
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                               for k, v in ckpt['state_dict'].items()})
+        meta = {'classes': [str(c) for c in ckpt['classes']], 'size': int(ckpt['size'])}
+    except (RuntimeError, TypeError, ValueError, AttributeError) as error:
+        raise ModelFileError('%s does not fit SmallNet: %s' % (
+            path, str(error).strip().splitlines()[0] if str(error).strip() else error))
     model.to(device)
-    meta = {'classes': list(ckpt['classes']), 'size': int(ckpt['size'])}
     return model, meta
 
 
@@ -163,16 +206,26 @@ def load_vgg13_bn(device=DEVICE, allow_download=True, timeout=15.0):
 # --------------------------------------------------------------------------------------------
 
 class ProgressBar(object):
-    """A minimal progress bar on stderr (the submission may not depend on tqdm)."""
+    """A minimal progress bar on stderr, used on a terminal when tqdm is not installed (the
+    part of tqdm's interface that gd.py uses)."""
 
     def __init__(self, total, desc='', width=30, stream=None):
         self.total, self.desc, self.width = max(int(total), 1), desc, width
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.time()
         self.count = 0
+        self.info = ''
         self._last = -1.0
 
-    def update(self, n=1, info=''):
+    def set_postfix_str(self, info, refresh=False):
+        self.info = info
+
+    def write(self, message, file=None):
+        self.stream.write('\r%s\n' % message)
+        self.stream.flush()
+
+    def update(self, n=1, info=None):
+        info = self.info if info is None else info
         self.count += n
         now = time.time()
         if self.count < self.total and now - self._last < 0.2:
@@ -186,6 +239,55 @@ class ProgressBar(object):
             self.stream.write('\n')
         self.stream.flush()
 
+    def close(self):
+        pass
+
+
+def _tqdm():
+    """tqdm's class when it is installed, else None (the submitted gd.py may not rely on it;
+    imported by name so that it stays an optional dependency)."""
+    try:
+        return importlib.import_module('tqdm').tqdm
+    except ImportError:
+        return None
+
+
+class _Progress(object):
+    """Progress of one run on stderr: on a terminal a bar (tqdm's when installed) showing the
+    label's graded probability; elsewhere (a log file, a pipe) one line per phase."""
+
+    def __init__(self, total, desc, quiet=False, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.desc, self.bar, self.quiet = desc, None, quiet
+        if quiet:
+            return
+        if getattr(self.stream, 'isatty', lambda: False)():
+            tqdm = _tqdm()
+            self.bar = (tqdm(total=total, desc=desc, file=self.stream, leave=True)
+                        if tqdm is not None else ProgressBar(total, desc, stream=self.stream))
+
+    def step(self, iteration, info):
+        if self.bar is None:
+            return
+        self.bar.set_postfix_str(info, refresh=False)
+        self.bar.update(1)
+
+    def phase(self, message):
+        if self.quiet:
+            return
+        if self.bar is None:  # not a terminal: the phases are the progress
+            self.stream.write('%s: %s\n' % (self.desc, message))
+            self.stream.flush()
+        else:
+            self.bar.write('%s: %s' % (self.desc, message), file=self.stream)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+MAX_SIZE = 2048
+
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
@@ -198,28 +300,78 @@ def _parse_args(argv):
                              'class for the bundled model)')
     parser.add_argument('--iterations', type=int, default=256)
     parser.add_argument('--size', type=int, default=None,
-                        help='image side in pixels (default: 224 for vgg13_bn, the training '
-                             'size for the bundled model)')
+                        help='image side in pixels, 8..%d (default: 224 for vgg13_bn, the '
+                             'training size for the bundled model)' % MAX_SIZE)
     parser.add_argument('--out', default='.',
                         help='output folder (default: the current folder, as the skeleton); '
-                             'only img_<label>.jpg / layer<L>_channel<C>.jpg are written')
+                             'only img_<label>[_<class>].jpg / layer<L>_channel<C>.jpg are '
+                             'written, never over an existing file of another kind')
     parser.add_argument('--layer', type=int, default=None,
                         help='visualize channels of model.features[LAYER] instead of classes')
     parser.add_argument('--channel', type=str, default=None,
                         help='comma-separated channel indices for --layer (default: 0..7)')
-    parser.add_argument('--device', default=DEVICE, help='cuda or cpu (default: %s)' % DEVICE)
+    parser.add_argument('--device', default=DEVICE, help='cpu, cuda or cuda:N (default: %s)'
+                        % DEVICE)
     parser.add_argument('--no-download', action='store_true',
                         help='use the vgg13_bn weights only if they are already cached')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.add_argument('--quiet', action='store_true', help='no progress output')
     return parser.parse_args(argv)
 
 
 def _int_list(text, what):
+    items = [t.strip() for t in text.split(',')]
+    if not any(items):
+        raise SystemExit('error: %s is empty: give comma-separated integers, e.g. %s 0,3'
+                         % (what, what))
     try:
-        return [int(t) for t in text.split(',') if t.strip() != '']
+        values = [int(t) for t in items if t != '']
     except ValueError:
         raise SystemExit('error: %s must be comma-separated integers, got %r' % (what, text))
+    repeated = sorted(set(v for v in values if values.count(v) > 1))
+    if repeated:
+        raise SystemExit('error: %s names %s more than once (each would overwrite the other\'s '
+                         'image)' % (what, ', '.join(str(v) for v in repeated)))
+    return values
+
+
+def _check_args(args):
+    """Refuses, with one line each, what cannot work, before anything is loaded or written."""
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise SystemExit('error: unknown --device %r: expected cpu, cuda or cuda:N'
+                         % args.device)
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise SystemExit('error: --device %s asked for, but CUDA is not available (use '
+                             '--device cpu)' % args.device)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise SystemExit('error: --device %s: this machine has %d CUDA device(s)'
+                             % (args.device, torch.cuda.device_count()))
+    elif device.type != 'cpu':
+        raise SystemExit('error: --device %s is not supported: expected cpu or cuda'
+                         % args.device)
+    if args.size is not None and not 8 <= args.size <= MAX_SIZE:
+        raise SystemExit('error: --size must be between 8 and %d pixels, got %d'
+                         % (MAX_SIZE, args.size))
+    if args.iterations < 1:
+        raise SystemExit('error: --iterations must be at least 1, got %d' % args.iterations)
+    if args.channel is not None and args.layer is None:
+        raise SystemExit('error: --channel needs --layer (the channels of which '
+                         'model.features layer?)')
+    if args.layer is not None and args.labels is not None:
+        raise SystemExit('error: --labels and --layer exclude each other: --layer visualizes '
+                         'channels, not classes')
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise SystemExit('error: --out %s is an existing file, expected a folder' % args.out)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise SystemExit('error: cannot create the output folder %s: %s'
+                         % (args.out, error.strerror or error))
+    if not os.access(args.out, os.W_OK | os.X_OK):
+        raise SystemExit('error: the output folder %s is not writable' % args.out)
 
 
 def _load_model(args):
@@ -231,23 +383,34 @@ def _load_model(args):
             raise SystemExit('error: could not load vgg13_bn ImageNet weights (%s)' % reason)
         print('Could not load vgg13_bn ImageNet weights (%s); falling back to the bundled small '
               'classifier %s.' % (reason, os.path.relpath(BUNDLED_WEIGHTS)), flush=True)
-    model, meta = load_bundled(device=args.device)
+    try:
+        model, meta = load_bundled(device=args.device)
+    except ModelFileError as error:
+        raise SystemExit('error: %s' % error)
     return model, 'bundled SmallNet', len(meta['classes']), meta['classes'], meta['size']
+
+
+def image_name(label, class_names):
+    """img_<label>.jpg as the course's main() names it; img_<label>_<class>.jpg where the
+    model's class names are known."""
+    if class_names is None:
+        return 'img_{}.jpg'.format(label)
+    name = ''.join(c if c.isalnum() else '_' for c in class_names[label]).strip('_')
+    return 'img_{}_{}.jpg'.format(label, name)
+
+
+def _too_big(error):
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or 'out of memory' in text or 'allocat' in text
 
 
 def main(argv=None):
     args = _parse_args(argv)
-    if args.device.startswith('cuda') and not torch.cuda.is_available():
-        raise SystemExit('error: --device %s asked for, but CUDA is not available' % args.device)
+    _check_args(args)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     model, name, num_classes, class_names, native_size = _load_model(args)
-    size = args.size or native_size
-    if size < 8:
-        raise SystemExit('error: --size must be at least 8, got %d' % size)
-    if args.iterations < 1:
-        raise SystemExit('error: --iterations must be at least 1, got %d' % args.iterations)
-    os.makedirs(args.out, exist_ok=True)
+    size = args.size if args.size is not None else native_size
 
     def start_image():
         # exactly the skeleton's starting point: gray noise, (1, 3, H, W)
@@ -256,15 +419,23 @@ def main(argv=None):
         image = image.permute(0, 3, 1, 2).to(args.device)
         return image.requires_grad_()
 
-    def bar(desc):
-        if args.quiet:
-            return None
-        progress = ProgressBar(args.iterations, desc)
-        return lambda i, info: progress.update(1, info)
+    def progress(desc):
+        return _Progress(args.iterations, desc, args.quiet)
 
-    if args.layer is not None:
-        return _visualize_channels(args, model, size, start_image, bar)
+    try:
+        if args.layer is not None:
+            return _visualize_channels(args, model, size, start_image, progress)
+        return _visualize_classes(args, model, name, num_classes, class_names, size,
+                                  start_image, progress)
+    except (RuntimeError, MemoryError) as error:
+        if not _too_big(error):
+            raise
+        raise SystemExit('error: not enough memory for a %dx%d image on %s: try a smaller '
+                         '--size' % (size, size, args.device))
 
+
+def _visualize_classes(args, model, name, num_classes, class_names, size, start_image,
+                       progress):
     if args.labels is None:
         labels = SKELETON_LABELS if class_names is None else list(range(num_classes))
     else:
@@ -277,18 +448,28 @@ def main(argv=None):
                              % (label, name, num_classes - 1, extra))
     print('model: %s, image size %d, %d iterations, output folder %s'
           % (name, size, args.iterations, args.out), flush=True)
-
     for label in labels:
+        desc = 'label %d' % label + ('' if class_names is None
+                                     else ' (%s)' % class_names[label])
+        bar = progress(desc)
         image = start_image()
-        image = gradient_descent(image, model, lambda tensor: tensor[0, label].mean(),
-                                 iterations=args.iterations, progress=bar('label %d' % label))
-        save_img(image, os.path.join(args.out, 'img_{}.jpg'.format(label)))
+        try:
+            image = gradient_descent(image, model, lambda tensor: tensor[0, label].mean(),
+                                     iterations=args.iterations, progress=bar.step,
+                                     log=bar.phase)
+        finally:
+            bar.close()
+        path = os.path.join(args.out, image_name(label, class_names))
+        try:
+            save_img(image, path)
+        except OSError as error:
+            raise SystemExit('error: cannot write %s: %s' % (path, error.strerror or error))
         out = model(image)
         print('ANSWER_FOR_LABEL_{}: {}'.format(label, out.softmax(1)[0, label].item()),
               flush=True)
 
 
-def _visualize_channels(args, model, size, start_image, bar):
+def _visualize_channels(args, model, size, start_image, progress):
     features = getattr(model, 'features', None)
     if not isinstance(features, nn.Sequential):
         raise SystemExit('error: --layer needs a model with a `features` Sequential')
@@ -311,12 +492,19 @@ def _visualize_channels(args, model, size, start_image, bar):
                              '0..%d' % (channel, args.layer, type(module).__name__, count,
                                         count - 1))
     for channel in channels:
-        image = gradient_descent(start_image(), model,
-                                 lambda act, c=channel: act[0, c].mean(),
-                                 iterations=args.iterations, activation_of=module,
-                                 progress=bar('layer %d channel %d' % (args.layer, channel)))
+        bar = progress('layer %d channel %d' % (args.layer, channel))
+        try:
+            image = gradient_descent(start_image(), model,
+                                     lambda act, c=channel: act[0, c].mean(),
+                                     iterations=args.iterations, activation_of=module,
+                                     progress=bar.step, log=bar.phase)
+        finally:
+            bar.close()
         path = os.path.join(args.out, 'layer{}_channel{}.jpg'.format(args.layer, channel))
-        save_img(image, path)
+        try:
+            save_img(image, path)
+        except OSError as error:
+            raise SystemExit('error: cannot write %s: %s' % (path, error.strerror or error))
         with torch.no_grad():  # measured as optimized: normalized, not jittered
             act = forward_and_return_activation(
                 model, transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)(image),
@@ -344,6 +532,12 @@ DEFAULT_OPTIONS = {
     # pixels: scaled down with the image in the smaller octaves).
     'jitter': True,
     'jitter_step': None,
+    # transformation robustness on the jittered path: a random zoom by up to +-zoom and a random
+    # rotation by up to +-rotate degrees before normalize_and_jitter (0 turns each off).  Off by
+    # default: on the zoo's tune half, zoom 0.3 / rotate 30 lowered transfer (0.68 -> 0.62)
+    # and the graded minimum, although it helped on the bundled model.
+    'zoom': 0.0,
+    'rotate': 0.0,
     # image blur: every blur_every steps blur the image with a Gaussian of sigma blur_sigma
     # (0 turns it off); never during the grader phase.
     'blur_every': 4,
@@ -381,8 +575,20 @@ DEFAULT_OPTIONS = {
     # forward + backward per step) or 'sum' (every step sums both paths, weighted: twice the
     # cost of a step).
     'grader_mix': 'alternate',
-    # put the model in eval mode and leave it there (see the module docstring).
-    'eval_mode': True,
+    # the mode (eval or training) the grader phase optimizes in and the model is left in:
+    # 'auto' measures it (see the module docstring), 'eval' or 'train' fix it.  Models without
+    # BatchNorm or dropout compute the same in both modes and take eval.
+    'mode': 'auto',
+    # 'auto': the fraction of the grader phase (at its start) in which the two modes race, each
+    # on its own copy of the image, before the one with the higher graded estimate is kept.
+    'race': 0.5,
+    # training-mode estimates average up to this many forwards (dropout draws differ); one per
+    # 64 iterations, so that the decision costs a short run little.
+    'train_forwards': 4,
+    # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates'.
+    'record': None,
+    # phase messages (octave ends, the mode decision, the final graded estimate): log(str).
+    'log': None,
     # visualize a middle layer: the loss is applied to this module's output instead of the
     # model's (through forward_and_return_activation).
     'activation_of': None,
@@ -468,10 +674,26 @@ def _resize(img, size):
     return F.interpolate(img, size=size, mode='bilinear', align_corners=False)
 
 
+def _zoom_and_rotate(x, zoom, degrees):
+    """x zoomed by a random factor in [1 - zoom, 1 + zoom] and rotated by a random angle in
+    [-degrees, degrees] about its centre (bilinear, edges reflected); x itself when both are 0.
+    The random numbers come from numpy, like normalize_and_jitter's."""
+    if zoom <= 0 and degrees <= 0:
+        return x
+    factor = 1.0 + np.random.uniform(-zoom, zoom)
+    angle = math.radians(np.random.uniform(-degrees, degrees))
+    c, s = math.cos(angle) / factor, math.sin(angle) / factor
+    theta = torch.tensor([[c, -s, 0.0], [s, c, 0.0]], dtype=x.dtype, device=x.device)
+    grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode='bilinear', padding_mode='reflection',
+                         align_corners=False)
+
+
 def _class_weights(loss, logits):
     """d loss / d logits at the current logits: for `tensor[0, label].mean()` a one-hot row."""
     probe = logits.detach().clone().requires_grad_()
-    value = loss(probe)
+    with torch.enable_grad():  # also when called under no_grad (the mode estimates)
+        value = loss(probe)
     if not probe.requires_grad or not value.requires_grad:
         return None
     grad, = torch.autograd.grad(value, probe, allow_unused=True)
@@ -540,138 +762,421 @@ def _grader_path_steps(grader_steps, weight):
             for back in range(grader_steps - 1, -1, -1)]
 
 
-def gradient_descent(input, model, loss, iterations=256, **options):
-    """Maximizes `loss(model(normalize_and_jitter(image)))` over the image; returns the image.
+# ---- input checks ---------------------------------------------------------------------------
 
-    input: (N, 3, H, W) starting image, values in [0, 1] (not modified).
-    loss: maps the model's output (or the activation of `activation_of`) to a scalar to be
-        *maximized*, e.g. `lambda out: out[0, label].mean()`.
-    iterations: number of gradient steps in total (all octaves and phases included).
-    options: see DEFAULT_OPTIONS (each technique has a switch there).
-    Returns a detached tensor of the input's shape with values in [0, 1].  Side effect
-    (eval_mode=True, the default): the model is left in eval mode, so that the grader's
-    `model(image)` afterwards sees the deterministic network that was optimized.
-    """
+def _check_image(input):
+    """The image gradient_descent starts from must be (N, 3, H, W), float, finite, in [0, 1]."""
+    if not isinstance(input, torch.Tensor):
+        raise TypeError('gradient_descent: input must be a torch.Tensor of shape (N, 3, H, W) '
+                        'with values in [0, 1], got %s' % type(input).__name__)
+    shape = tuple(input.shape)
+    if input.dim() == 3 and shape[0] == 3:
+        raise ValueError('gradient_descent: input has shape %s, expected (N, 3, H, W): add the '
+                         'batch dimension (image[None] or image.unsqueeze(0))' % (shape,))
+    if input.dim() == 4 and shape[1] != 3 and shape[-1] == 3:
+        raise ValueError('gradient_descent: input has shape %s (channels last), expected '
+                         '(N, 3, H, W): use image.permute(0, 3, 1, 2) as the course\'s main() '
+                         'does' % (shape,))
+    if input.dim() != 4 or shape[1] != 3:
+        raise ValueError('gradient_descent: input has shape %s, expected (N, 3, H, W): an RGB '
+                         'image batch (a gray image (N, 1, H, W) can be repeated to 3 channels '
+                         'with image.repeat(1, 3, 1, 1))' % (shape,))
+    if min(shape[0], shape[2], shape[3]) < 1:
+        raise ValueError('gradient_descent: input has shape %s: an empty image' % (shape,))
+    if not input.is_floating_point():
+        raise TypeError('gradient_descent: input has dtype %s, expected a floating-point image '
+                        'with values in [0, 1] (for 0..255 pixels: image.float() / 255)'
+                        % str(input.dtype).replace('torch.', ''))
+    values = input.detach()
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError('gradient_descent: input contains %d NaN and %d infinite value(s); '
+                         'expected finite values in [0, 1]'
+                         % (int(torch.isnan(values).sum()), int(torch.isinf(values).sum())))
+    low, high = values.min().item(), values.max().item()
+    if low < -1e-4 or high > 1 + 1e-4:
+        hint = (' (it looks like 0..255 pixels: divide by 255)' if high > 2 and low >= 0
+                else ' (pass the image itself: gradient_descent normalizes it through '
+                     'normalize_and_jitter)')
+        raise ValueError('gradient_descent: input values range over [%.4g, %.4g], expected '
+                         '[0, 1]%s' % (low, high, hint))
+
+
+def _check_iterations(iterations):
+    if isinstance(iterations, bool) or not isinstance(iterations, (int, np.integer)):
+        if not (isinstance(iterations, (float, np.floating)) and float(iterations).is_integer()):
+            raise TypeError('gradient_descent: iterations must be a whole number >= 0, got %r'
+                            % (iterations,))
+    if iterations < 0:
+        raise ValueError('gradient_descent: iterations must be >= 0, got %r' % (iterations,))
+    return int(iterations)
+
+
+def _check_options(options):
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
         raise TypeError('gradient_descent got unknown option(s) %s; known: %s'
                         % (', '.join(unknown), ', '.join(sorted(DEFAULT_OPTIONS))))
     opt = dict(DEFAULT_OPTIONS)
     opt.update(options)
-    if opt['grader_mix'] not in ('alternate', 'sum'):
-        raise ValueError("grader_mix must be 'alternate' or 'sum', got %r" % (opt['grader_mix'],))
-    if opt['octave_forward'] not in ('octave', 'full'):
-        raise ValueError("octave_forward must be 'octave' or 'full', got %r"
-                         % (opt['octave_forward'],))
-    iterations = int(iterations)
-    if opt['eval_mode']:
+    for key, allowed in (('grader_mix', ('alternate', 'sum')),
+                         ('octave_forward', ('octave', 'full')),
+                         ('mode', ('auto', 'eval', 'train'))):
+        if opt[key] not in allowed:
+            raise ValueError('%s must be %s, got %r'
+                             % (key, ' or '.join(repr(a) for a in allowed), opt[key]))
+    return opt
+
+
+# ---- the model's mode: measured, not assumed ------------------------------------------------
+
+# Modules whose forward depends on train()/eval(): dropout, and any norm layer that keeps running
+# statistics (BatchNorm*, InstanceNorm with track_running_stats: batch statistics in training
+# mode, which it also writes).  A model without any of them computes the same in both modes.
+_MODE_DEPENDENT = (nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+
+
+def _mode_dependent(model):
+    return any(isinstance(m, _MODE_DEPENDENT) or getattr(m, 'track_running_stats', False)
+               for m in model.modules())
+
+
+class _ProtectedBuffers(object):
+    """Saves every buffer of the model and writes it back on exit, bit for bit.
+
+    A training-mode forward overwrites BatchNorm's running statistics (and its batch counter);
+    every forward that is not the grader's runs inside this, so measuring and optimizing in
+    training mode leave the model's state as it was.  The restore comes after the backward pass:
+    batch norm's backward keeps a reference to the running statistics.
+    """
+
+    def __init__(self, model, active=True):
+        self.model, self.active = model, active
+
+    def __enter__(self):
+        self.saved = ([(b, b.detach().clone()) for b in self.model.buffers()]
+                      if self.active else [])
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for buffer, value in self.saved:
+                buffer.copy_(value)
+        return False
+
+
+def _set_mode(model, mode):
+    if mode == 'train':
+        model.train()
+    else:
         model.eval()
-    module = opt['activation_of']
-    full_size = tuple(input.shape[-2:])
-    step = opt['jitter_step']
-    if step is None:
-        step = max(2, int(round(32 * min(full_size) / 224.0)))
-    is_class_loss = module is None
+
+
+def _graded_value(logits, loss, class_weights):
+    """The probability the grader prints: softmax of the class the loss points at."""
+    weights = class_weights(logits) if logits.dim() == 2 else None
+    if weights is None:
+        return float(loss(logits))
+    return float((weights * logits.softmax(1)).sum())
+
+
+def _estimate(model, image, loss, class_weights, mode, forwards):
+    """The graded probability of `image` with the model in `mode`, as the grader computes it
+    (the image as it is).  Training mode: the mean over `forwards` forward passes, so that
+    dropout's draw is averaged; buffers protected.  None when the model cannot run in that mode
+    on this image (e.g. BatchNorm1d in training mode with a batch of one)."""
+    _set_mode(model, mode)
+    values = []
+    try:
+        with torch.no_grad(), _ProtectedBuffers(model, mode == 'train'):
+            for _ in range(forwards if mode == 'train' else 1):
+                values.append(_graded_value(model(image), loss, class_weights))
+    except (RuntimeError, ValueError):
+        return None
+    return float(np.mean(values))
+
+
+# ---- the plan: which path, which mode and which image each step works on --------------------
+
+def _plan(iterations, opt, is_class_loss, race):
+    """One dict per step: octave k, phase ('shape', 'race' or 'grader'), raw (the step takes the
+    grader's path: the image as it is, no normalization, no jitter) and candidate (the mode
+    whose image the step updates; 'eval' outside the race)."""
+    octaves = max(1, int(opt['octaves']))
+    bounds = [int(round(iterations * k / float(octaves))) for k in range(octaves + 1)]
     grader_steps = int(round(opt['grader_phase'] * iterations)) if is_class_loss else 0
     grader_first = iterations - grader_steps
-    alternate = opt['grader_mix'] == 'alternate'
-    grader_path = _grader_path_steps(grader_steps, opt['grader_weight'])
-    class_weights = _ClassWeights(loss)
+    path = _grader_path_steps(grader_steps, opt['grader_weight'])
+    race_steps = int(round(opt['race'] * grader_steps)) if race else 0
+    race_steps -= race_steps % 2  # both modes get as many steps
+    steps = []
+    for i in range(iterations):
+        k = max(j for j in range(octaves) if bounds[j] <= i)
+        g = i - grader_first
+        if g < 0:
+            steps.append({'octave': k, 'phase': 'shape', 'raw': False, 'candidate': 'eval'})
+            continue
+        raw = path[g] if opt['grader_mix'] == 'alternate' else None  # None: both paths
+        if g < race_steps:  # the race: the two modes' images take turns
+            steps.append({'octave': k, 'phase': 'race', 'raw': raw,
+                          'candidate': ('eval', 'train')[g % 2]})
+        else:
+            steps.append({'octave': k, 'phase': 'grader', 'raw': raw, 'candidate': None})
+    return steps
 
-    def forward(x):
-        if module is None:
-            return model(x)
-        return forward_and_return_activation(model, x, module)
 
-    normalize = transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+# ---- one step -------------------------------------------------------------------------------
 
-    def jittered(x, step):
-        # the handout's path into the network: normalize_and_jitter, exactly as given
-        return normalize_and_jitter(x, step) if opt['jitter'] else normalize(x)
+class _Run(object):
+    """What every step of one gradient_descent call shares: the model, the objective, the sizes.
 
-    octaves = max(1, int(opt['octaves']))
-    sizes = []
-    for k in range(octaves):
-        factor = opt['octave_scale'] ** (octaves - 1 - k)
-        sizes.append((max(8, int(round(full_size[0] / factor))),
-                      max(8, int(round(full_size[1] / factor)))))
-    bounds = [int(round(iterations * k / float(octaves))) for k in range(octaves + 1)]
-    decay = float(opt['decay'])
+    `gradient(x, entry, mode)` is the objective's gradient for one step of the plan and
+    `update(x, grad, iteration, entry)` the image's update; gradient_descent only walks the plan.
+    """
 
+    def __init__(self, model, loss, opt, full_size, iterations):
+        self.model, self.loss, self.opt = model, loss, opt
+        self.module = opt['activation_of']
+        self.full_size, self.iterations = full_size, iterations
+        step = opt['jitter_step']
+        self.jitter = step if step is not None else max(2, int(round(32 * min(full_size)
+                                                                        / 224.0)))
+        self.class_weights = _ClassWeights(loss)
+        self.normalize = transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        octaves = max(1, int(opt['octaves']))
+        self.sizes = []
+        for k in range(octaves):
+            factor = opt['octave_scale'] ** (octaves - 1 - k)
+            self.sizes.append((max(8, int(round(full_size[0] / factor))),
+                               max(8, int(round(full_size[1] / factor)))))
+        # the model sees the smaller octaves at their own size ('octave') until that fails
+        self.own_size = opt['octave_forward'] == 'octave'
+        self.last_graded = None  # the graded probability last seen on the grader's path
+        # the mode race: the mode committed to (None until decided), whether training mode
+        # failed, and what the caller gets to see (option record)
+        self.chosen, self.train_failed, self.octave = None, False, 0
+        self.record = opt['record'] if opt['record'] is not None else {}
+        # training-mode estimates: one forward per 64 iterations, at most train_forwards
+        self.train_forwards = max(1, min(int(opt['train_forwards']), iterations // 64))
+
+    def forward(self, x):
+        if self.module is None:
+            return self.model(x)
+        return forward_and_return_activation(self.model, x, self.module)
+
+    def jittered(self, x, step):
+        # the handout's path into the network: normalize_and_jitter, exactly as given (after a
+        # random zoom and rotation when those are on)
+        x = _zoom_and_rotate(x, self.opt['zoom'], self.opt['rotate'])
+        return normalize_and_jitter(x, step) if self.opt['jitter'] else self.normalize(x)
+
+    def jittered_logits(self, x, full):
+        """The jittered, normalized path, in eval mode; at the octave's size when allowed."""
+        _set_mode(self.model, 'eval')
+        if self.own_size and tuple(x.shape[-2:]) != self.full_size:
+            scale = x.shape[-1] / float(self.full_size[-1])
+            try:
+                return self.forward(self.jittered(x, max(1, int(round(self.jitter * scale)))))
+            except (RuntimeError, ValueError):
+                # too small for this model (pooled away): the octaves run at full size
+                self.own_size = False
+        return self.forward(self.jittered(full(), self.jitter))
+
+    def raw_objective(self, full, mode):
+        """The grader's path: the full-size image as it is, the model in `mode`."""
+        _set_mode(self.model, mode)
+        logits = self.forward(full())
+        if logits.dim() == 2:
+            self.last_graded = _graded_value(logits.detach(), self.loss, self.class_weights)
+        return _objective(self.loss, logits, True, 0.0, self.class_weights)
+
+    def gradient(self, x, entry, mode):
+        """d objective / d x for one step of the plan; BatchNorm's buffers are protected
+        around a training-mode forward and backward."""
+        x.requires_grad_(True)
+        cache = []
+
+        def full():  # the full-size image, resized once per step at most
+            if not cache:
+                cache.append(_resize(x, self.full_size))
+            return cache[0]
+
+        with _ProtectedBuffers(self.model, mode == 'train'):
+            if entry['phase'] == 'shape':
+                objective = _objective(self.loss, self.jittered_logits(x, full),
+                                       self.opt['softmax_objective'], 1.0, self.class_weights)
+            elif entry['raw']:
+                objective = self.raw_objective(full, mode)
+            else:
+                # probabilities only (the loss alone would also lift the runner-up classes)
+                objective = _objective(self.loss, self.jittered_logits(x, full), True, 0.0,
+                                       self.class_weights)
+                if entry['raw'] is None:  # grader_mix 'sum': both paths every step
+                    objective = objective + self.opt['grader_weight'] * self.raw_objective(
+                        full, mode)
+            grad, = torch.autograd.grad(objective, x)
+        if not bool(torch.isfinite(grad).all()):
+            raise FloatingPointError(
+                'gradient_descent: the gradient became NaN or infinite (objective %s); the model '
+                'or the loss is not finite at this image' % float(objective.detach()))
+        return grad
+
+    def update(self, x, grad, iteration, entry):
+        """The step itself, in place on x: blur the gradient, step along it (normalized),
+        decay towards gray, blur the image now and then, clamp."""
+        opt = self.opt
+        done = iteration / float(max(1, self.iterations - 1))
+        scale = x.shape[-1] / float(self.full_size[-1])
+        if opt['grad_blur_sigma'] > 0:
+            grad = gaussian_blur(grad, opt['grad_blur_sigma'] * (1.0 - 0.5 * done) * scale)
+        lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * done)
+        if opt['grad_norm']:
+            x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
+        else:
+            x.add_(grad, alpha=lr)
+        decay = float(opt['decay'])
+        if decay > 0:  # x - decay * (x - 0.5)
+            x.mul_(1.0 - decay).add_(0.5 * decay)
+        if (opt['blur_every'] and opt['blur_sigma'] > 0 and entry['phase'] == 'shape'
+                and (iteration + 1) % opt['blur_every'] == 0):
+            x = gaussian_blur(x, opt['blur_sigma'] * scale)
+        if opt['clamp']:
+            x.clamp_(0, 1)
+        return x
+
+    def say(self, message):
+        if self.opt['log'] is not None:
+            self.opt['log'](message)
+
+    def choose(self, mode, report=True, estimates=None):
+        """Commits to the mode of the grader phase (and of the model afterwards)."""
+        self.chosen = mode
+        self.record.update({'mode': mode, 'estimates': estimates})
+        if not report:
+            return
+        if estimates is not None:
+            self.say('mode: %s (graded estimate eval %s, training %s, mean of %d forwards)'
+                     % ((_MODE_NAMES[mode],) + tuple(
+                         '-' if estimates[m] is None else '%.4f' % estimates[m]
+                         for m in ('eval', 'train')) + (self.train_forwards,)))
+        else:
+            self.say('mode: %s (%s)' % (_MODE_NAMES[mode], 'mode=%r' % self.opt['mode']
+                                        if self.opt['mode'] != 'auto' else 'no BatchNorm or '
+                                        'dropout: both modes compute the same'))
+
+    def decide(self, images):
+        """The race's end: the graded estimate of each mode's image, the higher one kept."""
+        estimates = {mode: self.estimate(images[mode] if mode in images else images['eval'],
+                                         mode)
+                     for mode in ('eval', 'train')}
+        train_wins = (estimates['train'] is not None and estimates['eval'] is not None
+                      and estimates['train'] > estimates['eval'])
+        self.choose('train' if train_wins else 'eval', True, estimates)
+
+    def step(self, images, entry, iteration):
+        """One step of the plan on the image of its mode ({mode: image}); returns the images."""
+        if entry['octave'] != self.octave:  # a fresh tensor of our own at the next octave's size
+            if self.opt['log'] is not None:
+                self.say('octave %d/%d done: graded %.4f (eval)' % (
+                    self.octave + 1, len(self.sizes),
+                    self.estimate(next(iter(images.values())), 'eval')))
+            self.octave = entry['octave']
+            images = {m: _resize(x, self.sizes[self.octave]).detach().clone()
+                      for m, x in images.items()}
+        if entry['phase'] == 'race' and 'train' not in images and not self.train_failed:
+            images['train'] = images['eval'].clone()
+        if entry['phase'] == 'grader':
+            if self.chosen is None:
+                self.decide(images)
+            kept = images[self.chosen] if self.chosen in images else images['eval']
+            images = {self.chosen: kept}  # the race's loser goes
+        key = entry['candidate'] or self.chosen
+        if key not in images:  # training mode failed in the race: eval takes its steps
+            key = 'eval'
+        mode = key if entry['raw'] is not False else 'eval'
+        try:
+            grad = self.gradient(images[key], entry, mode)
+        except (RuntimeError, ValueError) as error:
+            if mode != 'train':
+                raise
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+            if self.chosen == 'train':  # fixed by the caller: say why it cannot work
+                raise ValueError("gradient_descent: mode='train', but the model cannot run in "
+                                 'training mode on this image (%s)' % reason)
+            # e.g. BatchNorm in training mode left with one value per channel: the grader's
+            # model(image) could not run in training mode either
+            self.say('training mode cannot run on this image (%s): eval mode' % reason)
+            self.train_failed = True
+            images.pop('train', None)
+            key = 'eval'
+            grad = self.gradient(images[key], entry, 'eval')
+        images = dict(images)
+        images[key] = self.update(images[key].detach(), grad, iteration, entry)
+        if self.opt['progress'] is not None:
+            if entry['phase'] == 'shape' and self.module is None and iteration % 16 == 0:
+                self.last_graded = self.estimate(images[key], 'eval')  # 1 forward / 16 steps
+            self.opt['progress'](iteration + 1, _progress_info(self, entry, len(self.sizes)))
+        return images
+
+    def estimate(self, x, mode):
+        return _estimate(self.model, _resize(x, self.full_size), self.loss, self.class_weights,
+                         mode, self.train_forwards)
+
+
+def gradient_descent(input, model, loss, iterations=256, **options):
+    """Maximizes `loss(model(normalize_and_jitter(image)))` over the image; returns the image.
+
+    input: (N, 3, H, W) starting image, float, values in [0, 1] (not modified).
+    loss: maps the model's output (or the activation of `activation_of`) to a scalar to be
+        *maximized*, e.g. `lambda out: out[0, label].mean()`.
+    iterations: number of gradient steps in total (all octaves and phases included); 0 returns
+        the input unchanged.
+    options: see DEFAULT_OPTIONS (each technique has a switch there).
+    Returns a detached tensor of the input's shape with values in [0, 1].  Side effect: the
+    model is left in the mode the grader's `model(image)` should run in, eval or training
+    (option ``mode``, measured by default; see the module docstring).  No parameter or buffer
+    of the model is changed.
+    """
+    opt = _check_options(options)
+    _check_image(input)
+    iterations = _check_iterations(iterations)
+    if iterations == 0:
+        return input.detach().clone()
+    is_class_loss = opt['activation_of'] is None
+    race = is_class_loss and opt['mode'] == 'auto' and _mode_dependent(model)
+    run = _Run(model, loss, opt, tuple(input.shape[-2:]), iterations)
+    if not race:
+        run.choose('eval' if opt['mode'] == 'auto' else opt['mode'], is_class_loss)
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():  # gradients with respect to the image only
         p.requires_grad_(False)
     try:
-        image = input.detach().clone().float()
-        iteration = 0
-        for k in range(octaves):
-            # a fresh tensor of our own: the updates below are done in place
-            x = _resize(image, sizes[k]).detach().clone()
-            scale = x.shape[-1] / float(full_size[-1])
-            # the model sees this octave at its own size ('octave'; the last octave is full-size)
-            own_size = opt['octave_forward'] == 'octave' and tuple(x.shape[-2:]) != full_size
-            octave_step = max(1, int(round(step * scale)))
-            for _ in range(bounds[k + 1] - bounds[k]):
-                progress_frac = iteration / float(max(1, iterations - 1))
-                in_grader_phase = iteration >= grader_first
-                x.requires_grad_(True)
-                # the grader's path needs the full-size image; so does the jittered one unless
-                # the model sees the octave at its own size
-                full = _resize(x, full_size) if in_grader_phase or not own_size else None
-                if in_grader_phase and alternate and grader_path[iteration - grader_first]:
-                    logits = None  # this step takes the grader's path only
-                elif own_size:
-                    try:
-                        logits = forward(jittered(x, octave_step))
-                    except (RuntimeError, ValueError):
-                        # too small for this model (pooled away, or BatchNorm in training mode
-                        # left with one value per channel): this octave runs at full size
-                        own_size = False
-                        full = _resize(x, full_size)
-                        logits = forward(jittered(full, step))
-                else:
-                    logits = forward(jittered(full, step))
-                if in_grader_phase:
-                    # probabilities only (the loss alone would also lift the runner-up classes),
-                    # on the jittered path and on the grader's exact path: the image as it is,
-                    # no normalization, no jitter.  'alternate': one path per step (one forward
-                    # and backward, like any other step); 'sum': both paths every step.
-                    if logits is None:
-                        objective = _objective(loss, forward(full), True, 0.0, class_weights)
-                    else:
-                        objective = _objective(loss, logits, True, 0.0, class_weights)
-                        if not alternate:
-                            objective = objective + opt['grader_weight'] * _objective(
-                                loss, forward(full), True, 0.0, class_weights)
-                else:
-                    objective = _objective(loss, logits, opt['softmax_objective'], 1.0,
-                                           class_weights)
-                grad, = torch.autograd.grad(objective, x)
-                x = x.detach()  # the graph is freed: x may be updated in place from here on
-                if opt['grad_blur_sigma'] > 0:
-                    sigma = opt['grad_blur_sigma'] * (1.0 - 0.5 * progress_frac)
-                    grad = gaussian_blur(grad, sigma * scale)
-                lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * progress_frac)
-                if opt['grad_norm']:
-                    x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
-                else:
-                    x.add_(grad, alpha=lr)
-                if decay > 0:  # x - decay * (x - 0.5)
-                    x.mul_(1.0 - decay).add_(0.5 * decay)
-                if (opt['blur_every'] and opt['blur_sigma'] > 0 and not in_grader_phase
-                        and (iteration + 1) % opt['blur_every'] == 0):
-                    x = gaussian_blur(x, opt['blur_sigma'] * scale)
-                if opt['clamp']:
-                    x.clamp_(0, 1)
-                iteration += 1
-                if opt['progress'] is not None:
-                    opt['progress'](iteration, 'objective %.3f' % objective.item())
-            image = _resize(x, full_size).detach() if k == octaves - 1 else x.detach()
-        image = _resize(image, full_size)
+        images = {'eval': _resize(input.detach().float(), run.sizes[0]).clone()}
+        for iteration, entry in enumerate(_plan(iterations, opt, is_class_loss, race)):
+            images = run.step(images, entry, iteration)
+        if run.chosen is None:  # no grader phase: decide on the final image
+            run.decide(images)
+        image = images[run.chosen] if run.chosen in images else images['eval']
+        image = _resize(image, run.full_size).detach()
+        if opt['log'] is not None and is_class_loss:
+            final = run.estimate(image, run.chosen)
+            run.say('done: graded %s (%s mode)' % ('-' if final is None else '%.4f' % final,
+                                                   _MODE_NAMES[run.chosen]))
     finally:
         for p, flag in zip(model.parameters(), flags):
             p.requires_grad_(flag)
+        _set_mode(model, run.chosen or 'eval')
     return image.clamp(0, 1).detach()
+
+
+_MODE_NAMES = {'eval': 'eval', 'train': 'training'}
+
+
+def _progress_info(run, entry, octaves):
+    phase = {'shape': 'octave %d/%d' % (entry['octave'] + 1, octaves),
+             'race': 'measuring modes', 'grader': 'grader path'}[entry['phase']]
+    if run.last_graded is None:
+        return phase
+    return '%s, graded p=%.4f' % (phase, run.last_graded)
 
 
 def forward_and_return_activation(model, input, module):

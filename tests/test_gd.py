@@ -71,29 +71,13 @@ def test_parameters_buffers_and_flags_unchanged(bundled):
     state = copy.deepcopy(model.state_dict())
     flags = [p.requires_grad for p in model.parameters()]
     np.random.seed(0)
-    gd.gradient_descent(gray_noise(32, 0), model, class_loss(3), iterations=8)
+    record = {}
+    gd.gradient_descent(gray_noise(32, 0), model, class_loss(3), iterations=8, record=record)
     for name, value in model.state_dict().items():
         assert torch.equal(value, state[name]), name
     assert [p.requires_grad for p in model.parameters()] == flags
     assert all(p.grad is None for p in model.parameters())
-    assert not model.training, 'documented: gradient_descent leaves the model in eval mode'
-
-
-def test_eval_mode_can_be_turned_off(bundled):
-    model, _ = bundled
-    model.eval()
-    np.random.seed(0)
-    gd.gradient_descent(gray_noise(24, 0), model, class_loss(3), iterations=2, eval_mode=False)
-    assert not model.training  # left as it was
-    model.train()
-    state = copy.deepcopy(model.state_dict())
-    np.random.seed(0)
-    gd.gradient_descent(gray_noise(24, 0), model, class_loss(3), iterations=2, eval_mode=False)
-    assert model.training
-    # in training mode BatchNorm writes its running statistics: why eval mode is the default
-    changed = [n for n, v in model.state_dict().items() if not torch.equal(v, state[n])]
-    model.load_state_dict(state)
-    assert any('running_mean' in n for n in changed)
+    assert model.training == (record['mode'] == 'train'), 'left in the chosen mode'
 
 
 SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
@@ -107,7 +91,8 @@ SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
 
 
 def run_small(model, **options):
-    np.random.seed(7)
+    np.random.seed(7)  # the jitter
+    torch.manual_seed(7)  # dropout, in the training-mode steps of the mode race
     return gd.gradient_descent(gray_noise(32, 7), model, class_loss(5), iterations=16, **options)
 
 
@@ -186,7 +171,7 @@ def test_main_prints_answers_and_saves(bundled, tmp_path, capsys):
     lines = [l for l in out.splitlines() if l.startswith('ANSWER_FOR_LABEL_3: ')]
     assert len(lines) == 1
     assert float(lines[0].split(': ')[1]) >= 0.99
-    assert os.listdir(str(tmp_path)) == ['img_3.jpg']
+    assert os.listdir(str(tmp_path)) == ['img_3_ring.jpg']
 
 
 @pytest.mark.parametrize('argv,message', [
@@ -308,3 +293,254 @@ def test_bad_mode_options_are_refused(bundled):
     for options in ({'grader_mix': 'both'}, {'octave_forward': 'half'}):
         with pytest.raises(ValueError):
             gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1, **options)
+
+
+# ---- gradient_descent's input checks --------------------------------------------------------
+
+@pytest.mark.parametrize('make,error,message', [
+    (lambda: torch.rand(1, 16, 16, 3), ValueError, 'channels last'),
+    (lambda: torch.rand(3, 16, 16), ValueError, 'add the batch dimension'),
+    (lambda: torch.rand(1, 1, 16, 16), ValueError, 'expected (N, 3, H, W)'),
+    (lambda: (torch.rand(1, 3, 16, 16) * 255).to(torch.uint8), TypeError, 'dtype uint8'),
+    (lambda: torch.rand(1, 3, 16, 16) * 255, ValueError, 'divide by 255'),
+    (lambda: torch.rand(1, 3, 16, 16) - 0.5, ValueError, 'expected [0, 1]'),
+    (lambda: torch.rand(1, 3, 16, 16).index_put_((torch.tensor([0]),) * 4,
+                                                torch.tensor(float('nan'))),
+     ValueError, '1 NaN'),
+    (lambda: [[0.5]], TypeError, 'torch.Tensor'),
+], ids=['NHWC', 'CHW', 'gray', 'uint8', '0..255', 'normalized', 'NaN', 'list'])
+def test_bad_images_are_named(bundled, make, error, message):
+    model, _ = bundled
+    with pytest.raises(error) as info:
+        gd.gradient_descent(make(), model, class_loss(0), iterations=2)
+    assert message in str(info.value)
+
+
+def test_zero_iterations_return_the_input_unchanged(bundled):
+    model, _ = bundled
+    start = gray_noise(20, 0)  # not the model's size: nothing may be resized either
+    out = gd.gradient_descent(start, model, class_loss(0), iterations=0)
+    assert torch.equal(out, start.detach()) and not out.requires_grad
+    for bad in (-1, 2.5, True):
+        with pytest.raises((ValueError, TypeError), match='iterations'):
+            gd.gradient_descent(start, model, class_loss(0), iterations=bad)
+
+
+def test_nan_is_never_returned_silently(bundled):
+    model, _ = bundled
+    with pytest.raises(FloatingPointError, match='NaN or infinite'):
+        gd.gradient_descent(gray_noise(16, 0), model, lambda t: t[0, 0].sqrt() * 0 - t.abs().sqrt().sum() * float('nan'),
+                            iterations=3)
+
+
+# ---- the grader's mode: measured ------------------------------------------------------------
+
+class NormThenPool(torch.nn.Module):
+    """BatchNorm2d, ReLU, global mean, linear: 2 classes.  Its running statistics decide
+    whether eval mode can be pushed at all from images in [0, 1]."""
+
+    def __init__(self, running_var, dropout=0.0):
+        super().__init__()
+        self.norm = torch.nn.BatchNorm2d(3)
+        self.norm.running_mean.fill_(0.5)
+        self.norm.running_var.fill_(running_var)
+        self.drop = torch.nn.Dropout(dropout)
+        self.head = torch.nn.Linear(3, 2)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.tensor([[0.0, 0.0, 0.0], [10.0, -10.0, 0.0]]))
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        return self.head(self.drop(torch.relu(self.norm(x)).mean((2, 3))))
+
+
+def run_mode(model, label=1, **options):
+    record = {}
+    np.random.seed(0)
+    torch.manual_seed(0)
+    model.train()  # as the course's main() leaves it
+    state = copy.deepcopy(model.state_dict())
+    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(label), iterations=256,
+                                record=record, **options)
+    for name, value in model.state_dict().items():  # every measurement forward restored them
+        assert torch.equal(value, state[name]), name
+    return image, record
+
+
+def test_mode_decision_where_eval_mode_is_capped():
+    # running variance 1e6: in eval mode the image barely moves the logits (p stays near 0.5);
+    # in training mode BatchNorm uses the image's own statistics and the class can be reached
+    model = NormThenPool(running_var=1e6)
+    image, record = run_mode(model)
+    assert record['mode'] == 'train' and model.training
+    assert record['estimates']['train'] > record['estimates']['eval']
+    with torch.no_grad():
+        assert model(image).softmax(1)[0, 1].item() > 0.8
+        model.eval()
+        assert model(image).softmax(1)[0, 1].item() < 0.6  # eval would have been capped
+
+
+def test_mode_decision_where_eval_mode_is_not_capped():
+    # sensible running statistics: eval reaches the class; training mode's dropout (p=0.5 on
+    # three features) makes its graded number worse on average
+    model = NormThenPool(running_var=0.01, dropout=0.5)
+    image, record = run_mode(model)
+    assert record['mode'] == 'eval' and not model.training
+    assert record['estimates']['eval'] > record['estimates']['train']
+    assert model(image).softmax(1)[0, 1].item() > 0.99
+
+
+def test_fixed_modes_and_models_without_mode_dependent_layers():
+    model = NormThenPool(running_var=1e6)
+    _, record = run_mode(model, mode='eval')
+    assert record == {'mode': 'eval', 'estimates': None} and not model.training
+    _, record = run_mode(model, mode='train')
+    assert record['mode'] == 'train' and model.training
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 2))
+    _, record = run_mode(plain)
+    assert record == {'mode': 'eval', 'estimates': None} and not plain.training
+
+
+def test_estimates_leave_the_buffers_bit_identical():
+    model = NormThenPool(running_var=1e6, dropout=0.5)
+    state = copy.deepcopy(model.state_dict())
+    image = torch.rand(1, 3, 8, 8)
+    weights = gd._ClassWeights(class_loss(1))
+    value = gd._estimate(model, image, class_loss(1), weights, 'train', 4)
+    assert 0 < value < 1 and model.training
+    for name, v in model.state_dict().items():
+        assert torch.equal(v, state[name]), name
+    model(image)  # the check can fail: a plain training-mode forward writes them
+    assert not torch.equal(model.norm.running_mean, state['norm.running_mean'])
+
+
+def test_training_mode_that_cannot_run_leaves_eval():
+    # BatchNorm1d in training mode cannot normalize a batch of one: eval mode is the only one
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4),
+                                torch.nn.Linear(4, 2))
+    model[3].running_var.fill_(1.0)
+    _, record = run_mode(model)
+    assert record['mode'] == 'eval' and record['estimates']['train'] is None
+    with pytest.raises(ValueError, match='cannot run in training mode'):
+        run_mode(model, mode='train')
+
+
+# ---- gd.py as a command-line program --------------------------------------------------------
+
+@pytest.mark.parametrize('argv,message', [
+    (['--device', 'foo'], "unknown --device 'foo'"),
+    (['--size', '20000'], '--size must be between 8 and 2048'),
+    (['--size', '0'], '--size must be between 8 and 2048'),
+    (['--labels='], '--labels is empty'),
+    (['--labels', '3,3'], 'names 3 more than once'),
+    (['--channel', '1'], '--channel needs --layer'),
+])
+def test_misuse_is_refused_in_one_line(bundled, tmp_path, argv, message):
+    with pytest.raises(SystemExit) as info:
+        gd.main(['--model', 'bundled', '--out', str(tmp_path), '--quiet'] + argv)
+    assert message in str(info.value) and '\n' not in str(info.value)
+    assert info.value.code not in (0, None)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_bad_output_folders(tmp_path):
+    existing = tmp_path / 'taken.jpg'
+    existing.write_bytes(b'mine')
+    for out, message in ((existing, 'is an existing file'),
+                         (existing / 'sub', 'cannot create the output folder')):
+        with pytest.raises(SystemExit, match=message):
+            gd.main(['--model', 'bundled', '--out', str(out), '--quiet'])
+    assert existing.read_bytes() == b'mine'
+
+
+@pytest.mark.parametrize('content,message', [
+    (b'not a checkpoint at all', 'cannot read the bundled model'),
+    (None, 'lacks state_dict, classes, size, widths'),
+])
+def test_broken_bundled_checkpoint(tmp_path, monkeypatch, content, message):
+    path = tmp_path / 'gd_small.pt'
+    if content is None:
+        torch.save({'weights': torch.zeros(2)}, str(path))
+    else:
+        path.write_bytes(content)
+    monkeypatch.setattr(gd, 'BUNDLED_WEIGHTS', str(path))
+    with pytest.raises(SystemExit) as info:
+        gd.main(['--model', 'bundled', '--out', str(tmp_path / 'out'), '--quiet'])
+    assert message in str(info.value) and '\n' not in str(info.value)
+    if content is not None:
+        assert 'do not load it with weights_only=False' in str(info.value)
+
+
+def test_missing_bundled_model_says_what_the_grader_needs(tmp_path, monkeypatch):
+    monkeypatch.setattr(gd, 'BUNDLED_WEIGHTS', str(tmp_path / 'assets' / 'gd_small.pt'))
+    with pytest.raises(SystemExit) as info:
+        gd.main(['--model', 'bundled', '--out', str(tmp_path), '--quiet'])
+    text = str(info.value)
+    assert 'vgg13_bn ImageNet weights' in text and 'assets/gd_small.pt' in text
+
+
+def test_command_line_error_is_one_line_and_nonzero():
+    import subprocess
+    proc = subprocess.run([sys.executable, GD_SOURCE, '--device', 'foo'], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count('\n') == 0 and 'Traceback' not in proc.stderr
+    assert proc.stdout == ''
+
+
+def test_image_names_and_phase_lines(bundled, tmp_path, capsys):
+    assert gd.image_name(954, None) == 'img_954.jpg'  # the course's run keeps its names
+    gd.main(['--model', 'bundled', '--labels', '4', '--out', str(tmp_path), '--iterations',
+             '32'])
+    captured = capsys.readouterr()
+    assert os.listdir(str(tmp_path)) == ['img_4_horizontal_stripes.jpg']
+    lines = captured.err.splitlines()  # stderr is not a terminal here: one line per phase
+    assert any('mode: ' in line and 'training' in line for line in lines)
+    assert lines[-1].startswith('label 4 (horizontal stripes): done: graded ')
+    assert all(len(line) < 200 and '\r' not in line for line in lines)
+
+
+class FakeTerminal(object):
+    def __init__(self):
+        self.text = ''
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize('with_tqdm', [True, False])
+def test_progress_on_a_terminal_with_and_without_tqdm(bundled, monkeypatch, with_tqdm):
+    if not with_tqdm:
+        monkeypatch.setattr(gd, '_tqdm', lambda: None)
+    elif gd._tqdm() is None:
+        pytest.skip('tqdm is not installed')
+    model, _ = bundled
+    stream = FakeTerminal()
+    bar = gd._Progress(20, 'label 2', stream=stream)
+    np.random.seed(0)
+    gd.gradient_descent(gray_noise(24, 0), model, class_loss(2), iterations=20,
+                        progress=bar.step, log=bar.phase)
+    bar.close()
+    assert '20/20' in stream.text and 'graded p=' in stream.text
+    assert 'label 2: mode: ' in stream.text
+
+
+def test_zoom_and_rotate_change_the_result_and_zero_is_identity(bundled):
+    model, _ = bundled
+    image = torch.rand(1, 3, 16, 16)
+    assert gd._zoom_and_rotate(image, 0.0, 0.0) is image
+    np.random.seed(0)
+    moved = gd._zoom_and_rotate(image, 0.3, 30.0)
+    assert moved.shape == image.shape and not torch.allclose(moved, image)
+    default = run_small(model)
+    zoomed = run_small(model, zoom=0.3, rotate=30.0)
+    assert (zoomed - default).abs().max().item() > 1e-4

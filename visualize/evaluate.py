@@ -89,8 +89,11 @@ def high_frequency_energy(x):
 
 
 def measure(image, label, model, judge, rng):
+    mode = 'train' if model.training else 'eval'
+    with torch.no_grad(), gd._ProtectedBuffers(model):
+        graded = model(image).softmax(1)[0, label].item()  # in the mode the method left
+    model.eval()
     with torch.no_grad():
-        graded = model(image).softmax(1)[0, label].item()
         transfer = judge(normalize(image)).softmax(1)[0, label].item()
         side = image.shape[-1]
         moves = rng.randint(-side // 4, side // 4 + 1, size=(8, 2))
@@ -98,7 +101,7 @@ def measure(image, label, model, judge, rng):
         shift_p = model(normalize(shifted)).softmax(1)[:, label].mean().item()
         blur_p = model(normalize(gd.gaussian_blur(image, 1.0))).softmax(1)[0, label].item()
     return {'graded': graded, 'transfer': transfer, 'shift': shift_p, 'blur': blur_p,
-            'hf': high_frequency_energy(image)}
+            'hf': high_frequency_energy(image), 'mode': mode}
 
 
 def to_pil(images, scale=3):
@@ -119,13 +122,22 @@ def grid(rows, row_titles, column_titles, path, scale=3):
     drawer = ImageDraw.Draw(canvas)
     cell = rows[0][0].shape[-1] * scale
     for j, title in enumerate(column_titles):
-        drawer.text((left + j * cell + 4, 4), title, fill='black')
+        caption(drawer, (left + j * cell + 4, 4), title)
     y = top
     for pil, title in zip(pils, row_titles):
         canvas.paste(pil, (left, y))
-        drawer.text((4, y + pil.height // 2 - 6), title, fill='black')
+        caption(drawer, (4, y + pil.height // 2 - 6), title)
         y += pil.height + 4
     canvas.save(path)
+
+
+def caption(drawer, xy, text, gap=5):
+    """Draws text word by word: Pillow's default font draws a space 2 px wide, which reads
+    as no space at all ('realsample')."""
+    x, y = xy
+    for word in text.split(' '):
+        drawer.text((x, y), word, fill='black')
+        x += drawer.textlength(word) + gap
 
 
 def mean_of(results, method, key):
@@ -149,7 +161,7 @@ def main(argv=None):
     rng = np.random.RandomState(0)
     results, rows = [], []
     start_time = time.time()
-    bar = gd.ProgressBar(len(classes) * args.starts, 'evaluate')
+    bar = gd.ProgressBar(len(classes) * args.starts, 'evaluate: classes')
     for label, name in enumerate(classes):
         loss = (lambda out, label=label: out[0, label].mean())
         for start in range(args.starts):
@@ -157,11 +169,14 @@ def main(argv=None):
             np.random.seed(seed)
             image_naive = naive(start_image(size, seed), model, loss, args.iterations)
             np.random.seed(seed)
+            torch.manual_seed(seed)
+            model.train()  # as the course's main() leaves it
             image_project = gd.gradient_descent(start_image(size, seed), model, loss,
                                                 args.iterations)
+            project = measure(image_project, label, model, judge, rng)
             results.append({'label': label, 'class': name, 'start': start,
                             'naive': measure(image_naive, label, model, judge, rng),
-                            'project': measure(image_project, label, model, judge, rng)})
+                            'project': project})
             if start == 0:
                 sample = torch.from_numpy(draw(label, np.random.RandomState(seed)))
                 rows.append([sample.permute(2, 0, 1)[None], image_naive, image_project])
@@ -172,6 +187,8 @@ def main(argv=None):
     # middle-layer channels (project vs naive), through forward_and_return_activation
     module = model.features[CHANNEL_LAYER]
     channel_rows, titles = [], []
+    channel_start = time.time()
+    bar = gd.ProgressBar(8, 'evaluate: channels')
     for channel in range(8):
         loss = (lambda act, c=channel: act[0, c].mean())
         np.random.seed(channel)
@@ -180,6 +197,8 @@ def main(argv=None):
         project_img = gd.gradient_descent(x0, model, loss, args.iterations, activation_of=module)
         channel_rows.append([naive_img, project_img])
         titles.append('features[%d] ch %d' % (CHANNEL_LAYER, channel))
+        bar.update(1)
+    channel_elapsed = time.time() - channel_start
     grid(channel_rows, titles, ['naive', 'project'], os.path.join(args.out, 'channels.png'))
 
     ablation = []
@@ -195,7 +214,7 @@ def main(argv=None):
             ablation.append((title, {k: mean_of(per, 'project', k)
                                      for k in ('graded', 'transfer', 'shift', 'blur', 'hf')},
                              min(p['project']['graded'] for p in per)))
-    write_report(args, results, ablation, elapsed, classes)
+    write_report(args, results, ablation, (elapsed, channel_elapsed), classes)
 
 
 def _naive_channel(image, model, module, channel, iterations, lr=NAIVE_LR):
@@ -211,13 +230,18 @@ def _naive_channel(image, model, module, channel, iterations, lr=NAIVE_LR):
 
 
 def write_report(args, results, ablation, elapsed, classes):
+    elapsed, channel_elapsed = elapsed
     keys = [('graded', 'graded prob'), ('transfer', 'transfer (judge model)'),
             ('shift', 'robust: shifts'), ('blur', 'robust: blur'),
             ('hf', 'high-freq energy (lower is smoother)')]
     lines = ['# Class visualization: naive vs project (bundled model)', '',
-             '%d classes x %d starts, %d iterations, %.0f s for all runs on the CPU. '
-             'Means over all images; graded min is the lowest graded probability.'
-             % (len(classes), args.starts, args.iterations, elapsed), '',
+             '%d classes x %d starts, %d iterations, on the CPU: %.0f s for the class runs, '
+             '%.0f s for the channel visualizations (8 channels, naive and project). The model '
+             'starts each project run in training mode, as the course\'s main() leaves it; '
+             'graded is measured in the mode gradient_descent left it in (eval on %d of %d '
+             'images). Means over all images; graded min is the lowest graded probability.'
+             % (len(classes), args.starts, args.iterations, elapsed, channel_elapsed,
+                sum(r['project']['mode'] == 'eval' for r in results), len(results)), '',
              '| measure | naive | project |', '|---|---|---|']
     for key, title in keys:
         lines.append('| %s | %.4f | %.4f |' % (title, mean_of(results, 'naive', key),

@@ -1,0 +1,55 @@
+"""The zoo of unseen classifiers and its report (visualize/zoo.py, visualize/zoo_eval.py)."""
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import gd  # noqa: E402
+from visualize import zoo, zoo_eval  # noqa: E402
+
+
+def test_halves_are_disjoint_and_cover_the_families():
+    assert not set(zoo.TUNE) & set(zoo.HELD_OUT)
+    assert set(zoo.TUNE) | set(zoo.HELD_OUT) == set(zoo.FAMILIES)
+    assert len(zoo.FAMILIES) >= 6
+
+
+@pytest.mark.parametrize('name', sorted(zoo.FAMILIES))
+def test_every_family_runs_one_image_in_both_modes(name):
+    # the race needs training mode to be possible on one image at the family's size
+    torch.manual_seed(0)
+    model = zoo.FAMILIES[name][0](8)
+    size = zoo.FAMILIES[name][2]
+    image = torch.rand(1, 3, size, size)
+    for mode in ('train', 'eval'):
+        gd._set_mode(model, mode)
+        with torch.no_grad(), gd._ProtectedBuffers(model):
+            assert model(zoo.prepare(name, image)).shape == (1, 8)
+    dependent = {'vgg_bn', 'resnet', 'raw_bn', 'dropout_cnn'}
+    assert gd._mode_dependent(model) == (name in dependent)
+
+
+def test_training_is_deterministic():
+    first, _ = zoo.train('plain', 'model', epochs=1, count=48, batch=24)
+    again, _ = zoo.train('plain', 'model', epochs=1, count=48, batch=24)
+    twin, _ = zoo.train('plain', 'judge', epochs=1, count=48, batch=24)
+    a, b, c = (m.state_dict() for m in (first, again, twin))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a), 'the judge must be trained apart'
+
+
+def test_report_marks_methods_that_could_not_run():
+    def cell(graded, transfer=0.5, mode='eval'):
+        return {'graded': graded, 'transfer': transfer, 'mode': mode, 'seconds': 2.56,
+                'estimates': {'eval': graded, 'train': None}}
+    row = {'model': 'resnet', 'label': 0, 'class': 'disc', 'seed': 0}
+    row.update({m: cell(0.9) for m in zoo_eval.METHODS})
+    row['train'] = row['adam train'] = {'graded': None, 'transfer': None, 'mode': None,
+                                        'seconds': None, 'error': 'x'}
+    text = zoo_eval.report([{'model': 'resnet', 'accuracy': 0.9, 'judge_accuracy': 0.8,
+                             'rows': [row], 'device': 'cpu'}], 'held-out')
+    assert '| train (could not run on 1 images) | n/a | n/a |' in text
+    assert '| auto | 0.900 | 0.900 | 0.500 | 0.500 | 0.0100 |' in text
+    assert '| bound: better adam mode per image | 0.900 | 0.900 |' in text
