@@ -12,8 +12,9 @@ import torch
 # The generated forward/backward code. The submission's self-contained mlp.py
 # (generated/mlp_standalone.py) has the code itself in place of this import.
 from generated.layers import (ACCURATE_ACTIVATIONS, ACTIVATIONS, bce_loss_backward, bce_loss_forward,
-                              linear_backward_bias, linear_backward_input, linear_backward_weight,
-                              linear_forward, mse_loss_backward, mse_loss_forward)
+                              cross_entropy_loss_backward, cross_entropy_loss_forward, linear_backward_bias,
+                              linear_backward_input, linear_backward_weight, linear_forward, mse_loss_backward,
+                              mse_loss_forward, nll_loss_backward, nll_loss_forward)
 
 
 # numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
@@ -72,7 +73,8 @@ class MLP:
             linear_2_out_features: the out features of second linear layer
             f_function: string for the f function, a name of ACTIVATIONS: every
                 elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
-                catalogue is derive/activations.py, `python -m derive explain --list`)
+                catalogue is derive/activations.py, `python -m derive explain --list`), and
+                softmax, log_softmax over each row's features (derive/vector_layers.py)
             g_function: string for the g function, same choices
             numerics: "torch" (default), the derivatives as PyTorch computes them, or
                 "accurate", the forms closest to the true derivative (see ACCURACY.md)
@@ -255,3 +257,80 @@ def bce_loss(y, y_hat):
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
         dJdy_hat = bce_loss_backward(y_hat, y)
     return bce_loss_forward(y_hat, y), dJdy_hat
+
+
+def _check_distribution_rows(y, y_hat, loss):
+    """Targets of the classification losses: one probability row per sample (one-hot or
+    soft), shaped like y_hat: no NaN, nothing negative, each row summing to 1."""
+    if isinstance(y, torch.Tensor) and not y.is_floating_point():
+        raise ValueError("{} takes y as probability rows shaped like y_hat (one-hot or soft), not {} "
+                         "class indices: use torch.nn.functional.one_hot(y, num_classes).to(y_hat.dtype)".format(
+                             loss, y.dtype))
+    _check_pair(y, y_hat)
+    if y.dim() != 2:
+        raise ValueError("{} needs y and y_hat shaped (batch_size, classes), got {}".format(loss, tuple(y.shape)))
+    if not y.numel():
+        return
+    # A row of K float values summing to 1 rounds to within a few K ulps of 1.
+    tolerance = max(1e-6, 8 * y.shape[1] * torch.finfo(y.dtype).eps)
+    sums = y.sum(1)
+    # Three reductions decide the common case; NaN fails every comparison and takes the
+    # elementwise path below, which names it.
+    if y.min().item() >= 0 and sums.min().item() >= 1 - tolerance and sums.max().item() <= 1 + tolerance:
+        return
+    bad = torch.isnan(y) | (y < 0)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError("{} needs targets y that are probabilities (>= 0); {} of its values are negative "
+                         "or NaN, the first y[{}, {}] = {}".format(loss, int(bad.sum()), row, col, y[row, col].item()))
+    off = (sums - 1).abs()
+    row = int(off.argmax())
+    raise ValueError("{} needs each row of y to sum to 1 (a one-hot or soft label, within {:.1g}); "
+                     "{} rows do not, e.g. row {} sums to {}".format(
+                         loss, tolerance, int((off > tolerance).sum()), row, sums[row].item()))
+
+
+def _check_range(y_hat, low, high, loss, expected):
+    """y_hat within [low, high]; NaN passes (it propagates, like every other NaN here)."""
+    if not y_hat.numel():
+        return
+    if (low == -float("inf") or y_hat.min().item() >= low) and y_hat.max().item() <= high:
+        return  # the common case, in one or two reductions
+    outside = (y_hat < low) | (y_hat > high)
+    if bool(outside.any()):
+        raise ValueError("{} needs y_hat {}; {} of its {} values are outside, from {} to {}".format(
+            loss, expected, int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
+
+
+def cross_entropy_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: the predicted probabilities, e.g. g_function='softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y log y_hat (each log clamped at -100)
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "cross_entropy_loss")
+    _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = cross_entropy_loss_backward(y_hat, y)
+    return cross_entropy_loss_forward(y_hat, y), dJdy_hat
+
+
+def nll_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: log-probabilities, e.g. g_function='log_softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y y_hat
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "nll_loss")
+    _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = nll_loss_backward(y_hat, y)
+    return nll_loss_forward(y_hat, y), dJdy_hat

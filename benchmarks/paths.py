@@ -13,13 +13,24 @@ import torch.nn.functional as F
 
 import mlp
 
-# (f_function, g_function, loss) pairs that are benchmarked.
+# (f_function, g_function, loss) pairs that are benchmarked at every size,
 PAIRS = (("relu", "identity", "mse"), ("relu", "sigmoid", "bce"))
+# and those benchmarked at some sizes only.
+EXTRA_PAIRS = {"mid": (("relu", "log_softmax", "nll"),)}
 
-_MODULES = {"relu": nn.ReLU, "identity": nn.Identity, "sigmoid": nn.Sigmoid}
-_FUNCTIONS = {"relu": torch.relu, "identity": lambda t: t, "sigmoid": torch.sigmoid}
-_LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}
-_MLP_LOSSES = {"mse": mlp.mse_loss, "bce": mlp.bce_loss}
+
+def pairs_at(size, pairs=PAIRS, extra=None):
+    return tuple(pairs) + tuple((EXTRA_PAIRS if extra is None else extra).get(size, ()))
+
+
+_MODULES = {"relu": nn.ReLU, "identity": nn.Identity, "sigmoid": nn.Sigmoid,
+            "log_softmax": lambda: nn.LogSoftmax(dim=1)}
+_FUNCTIONS = {"relu": torch.relu, "identity": lambda t: t, "sigmoid": torch.sigmoid,
+              "log_softmax": lambda t: torch.log_softmax(t, 1)}
+# nll with probability-row targets, as mlp.nll_loss: the same composition for autograd.
+_LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy,
+           "nll": lambda y_hat, y: -(y * y_hat).sum() / y_hat.shape[0]}
+_MLP_LOSSES = {"mse": mlp.mse_loss, "bce": mlp.bce_loss, "nll": mlp.nll_loss}
 
 
 @dataclass
@@ -48,6 +59,8 @@ def make_case(shape, f, g, loss, seed=0, dtype=torch.float32):
     x = torch.randn(batch, n_in, generator=gen, dtype=dtype)
     if loss == "bce":
         y = (torch.rand(batch, n_out, generator=gen) > 0.5).to(dtype)
+    elif loss == "nll":  # one-hot rows
+        y = F.one_hot(torch.randint(n_out, (batch,), generator=gen), n_out).to(dtype)
     else:
         y = torch.randn(batch, n_out, generator=gen, dtype=dtype)
 

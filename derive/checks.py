@@ -7,7 +7,7 @@ proofs and the comparisons with torch live in tests/.
 """
 import sympy as sp
 
-from derive import activations, linear, losses
+from derive import activations, linear, losses, vector_layers
 from derive.functions import elementary, expand_element_sums
 from derive.rewrites import before_printing
 from derive.symbols import grad, input, result, target
@@ -69,16 +69,35 @@ def check_loss(loss, count=3):
         at = dict(zip(ys, (0.2, 0.55, 0.9)))
         at.update(zip(ts, (0.0, 1.0, 0.25)))
         for y, t in zip(ys, ts):
-            got = loss.gradient(reduction).xreplace({losses.numel: count, input: y, target: t})
+            got = loss.gradient(reduction).xreplace({loss.count: count, input: y, target: t})
             _close(got.xreplace(at), sp.diff(total, y).xreplace(at), "{} ({}) gradient".format(loss.name, reduction))
-        safe = loss.expression(reduction).xreplace({losses.numel: count})
+        safe = loss.expression(reduction).xreplace({loss.count: count})
         safe = expand_element_sums(safe, [{input: y, target: t} for y, t in zip(ys, ts)])
         _close(safe.xreplace(at), total.xreplace(at), "{} ({}) forward".format(loss.name, reduction))
+
+
+def check_vector_layer(layer, size=3):
+    """The printed VJP is grad^T J and the printed forward is the definition, at one point
+    (the symbolic proofs at sizes 1..6 are in tests/test_vector_layers.py)."""
+    jacobian, z = layer.jacobian(size)
+    point = dict(zip(z, (sp.Rational(-5, 4), sp.Rational(1, 2), sp.Integer(2))[:size]))
+    g = (sp.Rational(3, 10), sp.Rational(-17, 10), sp.Rational(9, 10))[:size]
+    expected = sp.Matrix([g]) * jacobian.xreplace(point)
+    r = [layer.component(list(z), i).xreplace(point) for i in range(size)]
+    got = layer.at_components(layer.vjp, [point[zi] for zi in z], g, r)
+    for j in range(size):
+        _close(got[j], expected[j], "{} VJP, column {}".format(layer.name, j))
+    printed = layer.stable_forward.xreplace(dict(layer.definitions))
+    got = layer.at_components(printed, [point[zi] for zi in z], [0] * size, [0] * size)
+    for j in range(size):
+        _close(got[j], r[j], "{} stable forward, component {}".format(layer.name, j))
 
 
 def run_all():
     for a in activations.ACTIVATIONS:
         check_activation(a)
+    for layer in vector_layers.VECTOR_LAYERS:
+        check_vector_layer(layer)
     check_linear()
     for loss in losses.LOSSES:
         check_loss(loss)

@@ -2,11 +2,11 @@
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from derive import accurate, activations, linear, losses, rewrites
+from derive import accurate, activations, linear, losses, rewrites, vector_layers
 from derive.functions import HighHalf
 from derive.rewrites import before_printing
 from derive.symbols import grad
-from derive.torch_printer import torch_code
+from derive.torch_printer import torch_code, torch_statements
 
 
 class PlainPrinter(StrPrinter):
@@ -117,14 +117,39 @@ def activation_context(a, choices=None):
     }
 
 
+def vector_layer_context(layer):
+    assignments, forward = torch_statements(before_printing(layer.stable_forward), layer.definitions)
+    return {
+        "name": layer.name,
+        "forward_math": plain(layer.forward),
+        "stable_math": ", ".join([plain(layer.stable_forward)] + ["{} = {}".format(symbol, plain(value))
+                                                                  for symbol, value in layer.definitions]),
+        "forward_notes": notes(layer.forward, rewrites.stages(layer.forward, layer.forward_rewrites, layer), layer),
+        "term_math": plain(layer.term), "reduced_math": plain(layer.reduced),
+        "pieces": ", ".join("{} = {}".format(k, plain(v)) for k, v in layer.pieces.items()),
+        "raw_math": plain(layer.raw_vjp),
+        "vjp_math": plain(layer.vjp),
+        "notes": notes(layer.raw_vjp, layer.stages, layer),
+        "forward_assignments": assignments,
+        "forward": forward,
+        "backward": printed(layer.vjp),
+        "saves": repr(layer.saves),
+    }
+
+
+# What a 'mean' loss divides by: the code that counts it, and the words for the comment.
+_COUNTS = {losses.numel: ("input.numel()", "every element"), losses.batch: ("input.shape[0]", "the batch")}
+
+
 def loss_context(loss):
     mean = rewrites.apply(loss.expression("mean"), loss.reduction_rewrites, loss)
     gradient = rewrites.apply(loss.gradient("mean"), loss.reduction_rewrites, loss)
     return {
         "notes": [r.note(loss) for r in loss.forward_rewrites + loss.backward_rewrites + loss.reduction_rewrites],
         "name": loss.name,
+        "count": loss.count.name, "count_code": _COUNTS[loss.count][0], "count_doc": _COUNTS[loss.count][1],
         "forward_math": plain(loss.expression("mean", safe=False)),
-        "raw_math": plain(loss.scale("mean") * loss.raw_derivative),
+        "raw_math": plain(loss.scale("mean", loss.count) * loss.raw_derivative),
         "safe_math": plain(before_printing(gradient)),
         "rewritten": True,
         "forward": printed(mean),
@@ -137,5 +162,6 @@ def context():
     return {
         "linear": linear_context(),
         "activations": [activation_context(a, choices) for a in activations.ACTIVATIONS],
+        "vector_layers": [vector_layer_context(v) for v in vector_layers.VECTOR_LAYERS],
         "losses": [loss_context(loss) for loss in losses.LOSSES],
     }

@@ -21,7 +21,7 @@ import tempfile
 
 import sympy as sp
 
-from derive import activations, rewrites
+from derive import activations, rewrites, vector_layers
 from derive.activations import X, Activation
 from derive.code import plain, printed
 from derive.symbols import input
@@ -260,7 +260,12 @@ def parser():
 def main(argv=None, out=sys.stdout, catalogue=CATALOGUE):
     args = parser().parse_args(argv)
     if args.list:
-        print(" ".join(a.name for a in activations.ACTIVATIONS), file=out)
+        print(" ".join(a.name for a in activations.ACTIVATIONS + vector_layers.VECTOR_LAYERS), file=out)
+        return 0
+    if args.target in vector_layers.BY_NAME and not (args.param or args.kink or args.at_nan or args.add):
+        # A vector layer (softmax, log_softmax): its Jacobian is not diagonal; its own report.
+        from derive import explain_vector
+        out.write(explain_vector.explain(args.target, check=not args.no_check))
         return 0
     if not args.target:
         print("python -m derive explain: give a catalogued name or an expression in x (--list names them)",

@@ -469,6 +469,28 @@ class ClampLog(Rewrite):
                "equal wherever log(a) >= {}.".format(self.floor, self.floor)
 
 
+class ClampStep(Rewrite):
+    """Heaviside(a) -> 0 where a < 0, else 1: the derivative of a clamp, as autograd's.
+
+    d/dx max(g(x), floor) is Heaviside(g(x) - floor) g'(x); SymPy's Heaviside(0) is 1/2, a
+    value no backward returns. PyTorch's clamp backward passes the gradient where the input is
+    >= the bound, the bound included; and a NaN (which fails a < 0) keeps the passing piece,
+    so it propagates. Equal to the raw derivative everywhere but a = 0.
+    """
+
+    name = "clamp_step"
+
+    def __call__(self, expr, layer=None):
+        return expr.replace(sp.Heaviside, lambda a, *_: sp.Piecewise((0, a < 0), (1, True)))
+
+    def note(self, layer=None):
+        return "Heaviside(a) of a clamp -> 0 where a < 0, else 1: autograd's clamp backward, " \
+               "the bound included, NaN propagating (SymPy's Heaviside(0) is 1/2)."
+
+
+CLAMP_STEP = ClampStep()
+
+
 class ClampDenominator(Rewrite):
     """n/d -> n/Max(d, eps), with the fraction's sign moved so that d > 0 inside (0, 1).
 

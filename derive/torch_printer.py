@@ -150,6 +150,14 @@ class TorchPrinter(_SymPyTorchPrinter):
     def _print_ElementSum(self, expr):  # derive.functions.ElementSum
         return "torch.sum({})".format(self._print(expr.args[0]))
 
+    # Row reductions of the vector layers (derive.vector_layers): over dim 1, the features of
+    # one sample, kept as a column so that they broadcast back over the row.
+    def _print_RowSum(self, expr):  # derive.functions.RowSum
+        return "{}.sum(1, keepdim=True)".format(self.parenthesize(expr.args[0], PRECEDENCE["Func"], strict=True))
+
+    def _print_RowMax(self, expr):  # derive.functions.RowMax
+        return "{}.amax(1, keepdim=True)".format(self.parenthesize(expr.args[0], PRECEDENCE["Func"], strict=True))
+
     def _print_Relational(self, expr):
         return "{} {} {}".format(self._print(expr.lhs), expr.rel_op, self._print(expr.rhs))
 
@@ -225,3 +233,13 @@ class TorchPrinter(_SymPyTorchPrinter):
 
 def torch_code(expr):
     return TorchPrinter().doprint(expr)
+
+
+def torch_statements(expr, definitions=()):
+    """``(assignments, result)``: the named ``definitions`` first, then SymPy's common
+    subexpression elimination, so that a subexpression used twice is computed once."""
+    assignments = [(symbol.name, torch_code(value)) for symbol, value in definitions]
+    names = sp.numbered_symbols("t")
+    replaced, (reduced,) = sp.cse(expr, symbols=names)
+    assignments += [(symbol.name, torch_code(value)) for symbol, value in replaced]
+    return assignments, torch_code(reduced)

@@ -468,6 +468,51 @@ def hardshrink_backward(grad, input=None, result=None):
     return grad.masked_fill((input <= 0.5) & (input >= -0.5), 0)
 
 
+# ---------------------------------------------------------------------------------------------
+# softmax, over the features of each row: result = exp(input)/rowsum(exp(input))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = exp(input)/S, k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = exp(input)/S, dh/dS = -exp(input)/S**2, dk/dinput = exp(input)
+#   = grad*exp(input)/S - exp(input)*rowsum(grad*exp(input))/S**2
+#   = result*(grad - rowsum(grad*result))
+#   rewrite: the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the backward reads the forward's output only, as PyTorch's.
+# forward as evaluated: exp(shifted)/rowsum(exp(shifted)), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is >= 1; equal to the definition for any shift of a row (proved for sizes 1..6).
+# ---------------------------------------------------------------------------------------------
+
+
+def softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    t0 = torch.exp(shifted)
+    return t0/t0.sum(1, keepdim=True)
+
+
+def softmax_backward(grad, input=None, result=None):
+    return result*(grad - (grad*result).sum(1, keepdim=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# log_softmax, over the features of each row: result = input - log(rowsum(exp(input)))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = input - log(S), k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = 1, dh/dS = -1/S, dk/dinput = exp(input)
+#   = grad - exp(input)*rowsum(grad)/S
+#   = grad - exp(result)*rowsum(grad)
+#   rewrite: the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the backward reads the forward's output only, as PyTorch's.
+# forward as evaluated: shifted - log(rowsum(exp(shifted))), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is >= 1; equal to the definition for any shift of a row (proved for sizes 1..6).
+# ---------------------------------------------------------------------------------------------
+
+
+def log_softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(1, keepdim=True))
+
+
+def log_softmax_backward(grad, input=None, result=None):
+    return grad - grad.sum(1, keepdim=True)*torch.exp(result)
+
+
 # Each activation's forward, backward, and what the backward needs from the forward pass.
 ACTIVATIONS = {
     "identity": {"forward": identity_forward, "backward": identity_backward, "saves": ()},
@@ -493,6 +538,8 @@ ACTIVATIONS = {
     "tanhshrink": {"forward": tanhshrink_forward, "backward": tanhshrink_backward, "saves": ('input',)},
     "softshrink": {"forward": softshrink_forward, "backward": softshrink_backward, "saves": ('input',)},
     "hardshrink": {"forward": hardshrink_forward, "backward": hardshrink_backward, "saves": ('input',)},
+    "softmax": {"forward": softmax_forward, "backward": softmax_backward, "saves": ('result',)},
+    "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
 }
 
 # numerics="accurate": per activation, the form `make accuracy` measured most accurate.
@@ -520,11 +567,14 @@ ACCURATE_ACTIVATIONS = {
     "tanhshrink": ACTIVATIONS["tanhshrink"],
     "softshrink": ACTIVATIONS["softshrink"],
     "hardshrink": ACTIVATIONS["hardshrink"],
+    # The vector layers: PyTorch's forms (`make accuracy` measures the elementwise layers).
+    "softmax": ACTIVATIONS["softmax"],
+    "log_softmax": ACTIVATIONS["log_softmax"],
 }
 
 
 # ---------------------------------------------------------------------------------------------
-# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (PyTorch's reduction='mean')
+# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: 2*(input - target)/numel
 # dJ/dinput as evaluated:       (input - target)/(numel/2)
 #   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
@@ -542,7 +592,7 @@ def mse_loss_backward(input, target):
 
 
 # ---------------------------------------------------------------------------------------------
-# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (PyTorch's reduction='mean')
+# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
 # dJ/dinput as evaluated:       ((input - target)/Max(1.0e-12, input*(1 - input)))/numel
 #   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
@@ -559,3 +609,41 @@ def bce_loss_forward(input, target):
 def bce_loss_backward(input, target):
     numel = input.numel()
     return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy_loss: J = sum(-target*log(input))/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target*Heaviside(log(input) + 100)/(batch*input)
+# dJ/dinput as evaluated:       Piecewise((0, log(input) < -100), (-target/input, True))/batch
+#   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
+#   rewrite: Heaviside(a) of a clamp -> 0 where a < 0, else 1: autograd's clamp backward, the bound included, NaN propagating (SymPy's Heaviside(0) is 1/2).
+#   rewrite: divide by batch last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
+# ---------------------------------------------------------------------------------------------
+
+
+def cross_entropy_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-target*torch.clamp(torch.log(input), min=-100))/batch
+
+
+def cross_entropy_loss_backward(input, target):
+    batch = input.shape[0]
+    return (-target/input).masked_fill(torch.log(input) < -100, 0)/batch
+
+
+# ---------------------------------------------------------------------------------------------
+# nll_loss: J = sum(-input*target)/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target/batch
+# dJ/dinput as evaluated:       (-target)/batch
+#   rewrite: divide by batch last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
+# ---------------------------------------------------------------------------------------------
+
+
+def nll_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-input*target)/batch
+
+
+def nll_loss_backward(input, target):
+    batch = input.shape[0]
+    return (-target)/batch

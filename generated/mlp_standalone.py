@@ -472,6 +472,51 @@ def hardshrink_backward(grad, input=None, result=None):
     return grad.masked_fill((input <= 0.5) & (input >= -0.5), 0)
 
 
+# ---------------------------------------------------------------------------------------------
+# softmax, over the features of each row: result = exp(input)/rowsum(exp(input))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = exp(input)/S, k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = exp(input)/S, dh/dS = -exp(input)/S**2, dk/dinput = exp(input)
+#   = grad*exp(input)/S - exp(input)*rowsum(grad*exp(input))/S**2
+#   = result*(grad - rowsum(grad*result))
+#   rewrite: the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the backward reads the forward's output only, as PyTorch's.
+# forward as evaluated: exp(shifted)/rowsum(exp(shifted)), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is >= 1; equal to the definition for any shift of a row (proved for sizes 1..6).
+# ---------------------------------------------------------------------------------------------
+
+
+def softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    t0 = torch.exp(shifted)
+    return t0/t0.sum(1, keepdim=True)
+
+
+def softmax_backward(grad, input=None, result=None):
+    return result*(grad - (grad*result).sum(1, keepdim=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# log_softmax, over the features of each row: result = input - log(rowsum(exp(input)))
+# A vector layer: result_i = h(input_i, S), S = rowsum(k(input)), h = input - log(S), k = exp(input).
+# VJP, the chain rule through S: grad*dh/dinput + dk/dinput*rowsum(grad*dh/dS)
+#   with dh/dinput = 1, dh/dS = -1/S, dk/dinput = exp(input)
+#   = grad - exp(input)*rowsum(grad)/S
+#   = grad - exp(result)*rowsum(grad)
+#   rewrite: the VJP in terms of result: input = h^-1(result, S) substituted, S cancels; the backward reads the forward's output only, as PyTorch's.
+# forward as evaluated: shifted - log(rowsum(exp(shifted))), shifted = input - rowmax(input)
+#   rewrite: input -> shifted = input - rowmax(input): exp cannot overflow and the row sum is >= 1; equal to the definition for any shift of a row (proved for sizes 1..6).
+# ---------------------------------------------------------------------------------------------
+
+
+def log_softmax_forward(input):
+    shifted = input - input.amax(1, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(1, keepdim=True))
+
+
+def log_softmax_backward(grad, input=None, result=None):
+    return grad - grad.sum(1, keepdim=True)*torch.exp(result)
+
+
 # Each activation's forward, backward, and what the backward needs from the forward pass.
 ACTIVATIONS = {
     "identity": {"forward": identity_forward, "backward": identity_backward, "saves": ()},
@@ -497,6 +542,8 @@ ACTIVATIONS = {
     "tanhshrink": {"forward": tanhshrink_forward, "backward": tanhshrink_backward, "saves": ('input',)},
     "softshrink": {"forward": softshrink_forward, "backward": softshrink_backward, "saves": ('input',)},
     "hardshrink": {"forward": hardshrink_forward, "backward": hardshrink_backward, "saves": ('input',)},
+    "softmax": {"forward": softmax_forward, "backward": softmax_backward, "saves": ('result',)},
+    "log_softmax": {"forward": log_softmax_forward, "backward": log_softmax_backward, "saves": ('result',)},
 }
 
 # numerics="accurate": per activation, the form `make accuracy` measured most accurate.
@@ -524,11 +571,14 @@ ACCURATE_ACTIVATIONS = {
     "tanhshrink": ACTIVATIONS["tanhshrink"],
     "softshrink": ACTIVATIONS["softshrink"],
     "hardshrink": ACTIVATIONS["hardshrink"],
+    # The vector layers: PyTorch's forms (`make accuracy` measures the elementwise layers).
+    "softmax": ACTIVATIONS["softmax"],
+    "log_softmax": ACTIVATIONS["log_softmax"],
 }
 
 
 # ---------------------------------------------------------------------------------------------
-# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (PyTorch's reduction='mean')
+# mse_loss: J = sum((input - target)**2)/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: 2*(input - target)/numel
 # dJ/dinput as evaluated:       (input - target)/(numel/2)
 #   rewrite: divide by numel last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
@@ -546,7 +596,7 @@ def mse_loss_backward(input, target):
 
 
 # ---------------------------------------------------------------------------------------------
-# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (PyTorch's reduction='mean')
+# bce_loss: J = sum(-target*log(input) - (1 - target)*log(1 - input))/numel, numel = input.numel() (reduction='mean' over every element)
 # dJ/dinput as SymPy derives it: -(input - target)/(input*numel*(input - 1))
 # dJ/dinput as evaluated:       ((input - target)/Max(1.0e-12, input*(1 - input)))/numel
 #   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
@@ -563,6 +613,44 @@ def bce_loss_forward(input, target):
 def bce_loss_backward(input, target):
     numel = input.numel()
     return (input - target)/torch.clamp(input*(1 - input), min=1e-12)/numel
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy_loss: J = sum(-target*log(input))/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target*Heaviside(log(input) + 100)/(batch*input)
+# dJ/dinput as evaluated:       Piecewise((0, log(input) < -100), (-target/input, True))/batch
+#   rewrite: log(a) -> max(log(a), -100): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; equal wherever log(a) >= -100.
+#   rewrite: Heaviside(a) of a clamp -> 0 where a < 0, else 1: autograd's clamp backward, the bound included, NaN propagating (SymPy's Heaviside(0) is 1/2).
+#   rewrite: divide by batch last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
+# ---------------------------------------------------------------------------------------------
+
+
+def cross_entropy_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-target*torch.clamp(torch.log(input), min=-100))/batch
+
+
+def cross_entropy_loss_backward(input, target):
+    batch = input.shape[0]
+    return (-target/input).masked_fill(torch.log(input) < -100, 0)/batch
+
+
+# ---------------------------------------------------------------------------------------------
+# nll_loss: J = sum(-input*target)/batch, batch = input.shape[0] (reduction='mean' over the batch)
+# dJ/dinput as SymPy derives it: -target/batch
+# dJ/dinput as evaluated:       (-target)/batch
+#   rewrite: divide by batch last, in PyTorch's rounding order (a power-of-two factor moves under it: exact).
+# ---------------------------------------------------------------------------------------------
+
+
+def nll_loss_forward(input, target):
+    batch = input.shape[0]
+    return torch.sum(-input*target)/batch
+
+
+def nll_loss_backward(input, target):
+    batch = input.shape[0]
+    return (-target)/batch
 
 
 # numerics="torch" computes every derivative as PyTorch does (the course's tests take autograd
@@ -621,7 +709,8 @@ class MLP:
             linear_2_out_features: the out features of second linear layer
             f_function: string for the f function, a name of ACTIVATIONS: every
                 elementwise activation of torch.nn (relu, sigmoid, tanh, gelu, ...; the
-                catalogue is derive/activations.py, `python -m derive explain --list`)
+                catalogue is derive/activations.py, `python -m derive explain --list`), and
+                softmax, log_softmax over each row's features (derive/vector_layers.py)
             g_function: string for the g function, same choices
             numerics: "torch" (default), the derivatives as PyTorch computes them, or
                 "accurate", the forms closest to the true derivative (see ACCURACY.md)
@@ -804,3 +893,80 @@ def bce_loss(y, y_hat):
     with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
         dJdy_hat = bce_loss_backward(y_hat, y)
     return bce_loss_forward(y_hat, y), dJdy_hat
+
+
+def _check_distribution_rows(y, y_hat, loss):
+    """Targets of the classification losses: one probability row per sample (one-hot or
+    soft), shaped like y_hat: no NaN, nothing negative, each row summing to 1."""
+    if isinstance(y, torch.Tensor) and not y.is_floating_point():
+        raise ValueError("{} takes y as probability rows shaped like y_hat (one-hot or soft), not {} "
+                         "class indices: use torch.nn.functional.one_hot(y, num_classes).to(y_hat.dtype)".format(
+                             loss, y.dtype))
+    _check_pair(y, y_hat)
+    if y.dim() != 2:
+        raise ValueError("{} needs y and y_hat shaped (batch_size, classes), got {}".format(loss, tuple(y.shape)))
+    if not y.numel():
+        return
+    # A row of K float values summing to 1 rounds to within a few K ulps of 1.
+    tolerance = max(1e-6, 8 * y.shape[1] * torch.finfo(y.dtype).eps)
+    sums = y.sum(1)
+    # Three reductions decide the common case; NaN fails every comparison and takes the
+    # elementwise path below, which names it.
+    if y.min().item() >= 0 and sums.min().item() >= 1 - tolerance and sums.max().item() <= 1 + tolerance:
+        return
+    bad = torch.isnan(y) | (y < 0)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError("{} needs targets y that are probabilities (>= 0); {} of its values are negative "
+                         "or NaN, the first y[{}, {}] = {}".format(loss, int(bad.sum()), row, col, y[row, col].item()))
+    off = (sums - 1).abs()
+    row = int(off.argmax())
+    raise ValueError("{} needs each row of y to sum to 1 (a one-hot or soft label, within {:.1g}); "
+                     "{} rows do not, e.g. row {} sums to {}".format(
+                         loss, tolerance, int((off > tolerance).sum()), row, sums[row].item()))
+
+
+def _check_range(y_hat, low, high, loss, expected):
+    """y_hat within [low, high]; NaN passes (it propagates, like every other NaN here)."""
+    if not y_hat.numel():
+        return
+    if (low == -float("inf") or y_hat.min().item() >= low) and y_hat.max().item() <= high:
+        return  # the common case, in one or two reductions
+    outside = (y_hat < low) | (y_hat > high)
+    if bool(outside.any()):
+        raise ValueError("{} needs y_hat {}; {} of its {} values are outside, from {} to {}".format(
+            loss, expected, int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
+
+
+def cross_entropy_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: the predicted probabilities, e.g. g_function='softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y log y_hat (each log clamped at -100)
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "cross_entropy_loss")
+    _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = cross_entropy_loss_backward(y_hat, y)
+    return cross_entropy_loss_forward(y_hat, y), dJdy_hat
+
+
+def nll_loss(y, y_hat):
+    """
+    Args:
+        y: the targets, one probability row per sample (one-hot or soft), (batch_size, classes)
+        y_hat: log-probabilities, e.g. g_function='log_softmax', (batch_size, classes)
+
+    Return:
+        J: scalar, -mean over the batch of sum_k y y_hat
+        dJdy_hat: The gradient tensor of shape (batch_size, classes)
+    """
+    _check_distribution_rows(y, y_hat, "nll_loss")
+    _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
+    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+        dJdy_hat = nll_loss_backward(y_hat, y)
+    return nll_loss_forward(y_hat, y), dJdy_hat

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import mlp
 from generated import layers
 
-from derive import activations
+from derive import activations, vector_layers
 
 
 def torch_reference(row):
@@ -23,9 +23,18 @@ def torch_reference(row):
     return lambda input: eval(code, {"torch": torch, "F": F, "input": input})
 
 
-TORCH_ACTIVATIONS = {row.name: torch_reference(row) for row in activations.ACTIVATIONS}
-TORCH_LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy}  # reduction='mean'
-OUR_LOSSES = {"mse": mlp.mse_loss, "bce": mlp.bce_loss}
+TORCH_ACTIVATIONS = {row.name: torch_reference(row)
+                     for row in activations.ACTIVATIONS + vector_layers.VECTOR_LAYERS}
+TORCH_LOSSES = {
+    "mse": F.mse_loss, "bce": F.binary_cross_entropy,  # reduction='mean'
+    # The same compositions, differentiated by autograd: mean over the batch of the row sums.
+    "cross_entropy": lambda y_hat, y: -(y * torch.clamp(torch.log(y_hat), min=-100)).sum() / y_hat.shape[0],
+    "nll": lambda y_hat, y: -(y * y_hat).sum() / y_hat.shape[0],
+}
+OUR_LOSSES = {"mse": mlp.mse_loss, "bce": mlp.bce_loss, "cross_entropy": mlp.cross_entropy_loss,
+              "nll": mlp.nll_loss}
+# Losses whose targets are probability rows (one-hot by default here).
+CLASSIFICATION = ("cross_entropy", "nll")
 
 
 def assert_close(ours, theirs, what, scale_floor=1.0):
@@ -59,6 +68,8 @@ def compare_mlp(f, g, loss, shape, dtype=torch.float64, x=None, y=None, weights=
         net.parameters.update({k: v.to(dtype=dtype, device=device) for k, v in weights.items()})
     if x is None:
         x = torch.randn(batch, n_in)
+    if y is None and loss in CLASSIFICATION:
+        y = F.one_hot(torch.randint(n_out, (batch,)), n_out) * 1.0
     if y is None:
         y = torch.randn(batch, n_out) if loss == "mse" else (torch.rand(batch, n_out) < 0.5) * 1.0
     x, y = x.to(dtype=dtype, device=device), y.to(dtype=dtype, device=device)

@@ -26,8 +26,17 @@ def test_mlp_rows_are_well_formed():
 
 
 def test_three_paths_agree_on_the_gradients():
-    for pair in paths.PAIRS:
+    for pair in paths.PAIRS + sum(paths.EXTRA_PAIRS.values(), ()):
         run._check_gradients(paths.make_case(TINY["tiny"], *pair))
+
+
+def test_extra_pairs_run_at_their_size_only():
+    extra = {"tiny": (("relu", "log_softmax", "nll"),)}
+    rows, _ = run.time_mlp(sizes=TINY, min_run_time={"tiny": 0.01}, rounds=1, extra=extra)
+    assert [r["pair"] for r in rows] == list(paths.PAIRS) + list(extra["tiny"])
+    (memory_row,) = [r for r in run.measure_memory(sizes=TINY, extra=extra) if r["pair"][1] == "log_softmax"]
+    assert memory_row["generated"] <= memory_row["autograd"]
+    assert run._autograd_limit("mid", ("relu", "log_softmax", "nll")) == 1.00
 
 
 def test_a_storage_counts_once():

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import sympy as sp
 
-from derive import activations, explain
+from derive import activations, explain, vector_layers
 from derive.symbols import input as z
 from generated import layers
 
@@ -120,7 +120,7 @@ def test_add_keeps_kinks_and_parameters(tmp_path):
 
 def test_list_names_the_catalogue():
     code, text = _run(["--list"])
-    assert code == 0 and text.split() == [a.name for a in activations.ACTIVATIONS]
+    assert code == 0 and text.split() == [a.name for a in activations.ACTIVATIONS + vector_layers.VECTOR_LAYERS]
 
 
 README = explain.CATALOGUE.parent.parent / "README.md"
