@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import torch
 
-from derive import activations, losses, render
+from derive import activations, losses, render, rewrites, vector_layers
 from derive.web import accuracy, build, figures, sections
 from generated import layers as generated
 from test_mathml_printer import as_xml
@@ -28,8 +28,10 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--window-size=1280,1400")
 
 # Every row of the catalogue, read from derive/ (plus the one affine layer).
-CATALOGUE = ["linear"] + [a.name for a in activations.ACTIVATIONS] + [loss.name for loss in losses.LOSSES]
+CATALOGUE = (["linear"] + [a.name for a in activations.ACTIVATIONS] + [v.name for v in vector_layers.VECTOR_LAYERS]
+             + [loss.name for loss in losses.LOSSES])
 ELEMENTWISE = [a.name for a in activations.ACTIVATIONS]
+VECTOR = [v.name for v in vector_layers.VECTOR_LAYERS]
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +101,23 @@ def test_figure_samples_the_generated_code(name):
     svg = figures.activation_figure(a)
     ET.fromstring(svg)
     assert svg.count("<polyline") == 2 * (1 + len([k for k in figures.kinks(a.safe_derivative) if -6 < k < 6]))
+
+
+@pytest.mark.parametrize("name", VECTOR)
+def test_vector_layer_shows_its_jacobian_at_three_and_its_vjp(name):
+    layer = vector_layers.BY_NAME[name]
+    section = sections.vector_section(layer)
+    jacobian = ET.fromstring(as_xml(section["jacobian"]["math"]))
+    rows = [r for r in jacobian.iter("mtr")]
+    assert len(rows) == 3 and all(len(list(r.iter("mtd"))) >= 3 for r in rows)
+    assert section["vjp"][0][1] == sections.mathml(rewrites.before_printing(layer.vjp))
+    # the curve along input_1 is the generated code's: J_11 of softmax is s(1 - s)
+    pairs = figures._vector(name)([0.0, 1.5])
+    for x, (r, dr) in zip([0.0, 1.5], pairs):
+        t = torch.tensor([[x, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+        out = getattr(generated, name + "_forward")(t)
+        (grad,) = torch.autograd.grad(out[0, 0], t)
+        assert r == pytest.approx(out[0, 0].item(), rel=1e-15) and dr == pytest.approx(grad[0, 0].item(), rel=1e-12)
 
 
 def test_a_new_row_appears_with_no_other_change(monkeypatch, tmp_path):
@@ -234,7 +253,7 @@ def test_every_elementwise_layer_has_its_curves(page):
     curves = page.execute_script(
         "return Object.fromEntries([...document.querySelectorAll('section.layer')].map(s => ["
         " s.dataset.layer, [...s.querySelectorAll('svg.plot polyline')].map(p => p.getBBox().width)]))")
-    for name in ELEMENTWISE:
+    for name in ELEMENTWISE + VECTOR:
         # f and f' each span the plot (split at f's kinks, as many pieces as f' has)
         assert len(curves[name]) >= 2 and sum(curves[name]) > 2 * 350, (name, curves[name])
 

@@ -194,3 +194,30 @@ def _svg(curves, marks, xrange, labels, title):
                        left_k, left_k + 18, y, COLORS[key], left_k + 23, y + 4, labels[key]))
     out.append("</svg>")
     return "\n".join(out)
+
+
+VECTOR_SIZE = 3  # a vector layer is drawn along its first input, the others held at 0
+
+
+def _vector(name, size=VECTOR_SIZE):
+    """result_1 and d result_1 / d input_1 at input = (x, 0, ..., 0), [x] -> [(r, dr)],
+    through the generated forward and backward (grad = e_1, so the VJP's first entry is J_11)."""
+    forward = getattr(generated, name + "_forward")
+    backward = getattr(generated, name + "_backward")
+
+    def pairs(xs):
+        t = torch.zeros(len(xs), size, dtype=torch.float64)
+        t[:, 0] = torch.tensor(xs, dtype=torch.float64)
+        y = _call(forward, input=t)
+        g = torch.zeros_like(t)
+        g[:, 0] = 1
+        dy = _call(backward, grad=g, input=t, result=y)
+        return list(zip(y[:, 0].tolist(), dy[:, 0].tolist()))
+    return pairs
+
+
+def vector_figure(layer):
+    """A vector layer along its first input, the other inputs 0."""
+    return _figure(_vector(layer.name), sp.Interval(*RANGE), [],
+                   {"f": "result\u2081", "df": "\u2202result\u2081/\u2202input\u2081"},
+                   "{}: along input\u2081 = x, the other {} inputs 0".format(layer.name, VECTOR_SIZE - 1))

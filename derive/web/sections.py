@@ -11,7 +11,7 @@ import re
 import sympy as sp
 from markupsafe import Markup, escape
 
-from derive import accurate, activations, code, linear, losses, mathml_printer, rewrites
+from derive import accurate, activations, code, linear, losses, mathml_printer, rewrites, vector_layers
 from derive.functions import ElementSum
 from derive.symbols import input, result
 from derive.web import figures
@@ -145,21 +145,50 @@ def activation_section(a, choices=None):
 
 
 def loss_section(loss):
-    scale = loss.scale("mean")
+    scale = loss.scale("mean", loss.count)
     reduced = lambda term: scale * ElementSum(term)  # noqa: E731
     gradient = rewrites.before_printing(loss.gradient("mean"))
     return section(
-        loss.name, "loss", "loss over numel elements, PyTorch's reduction='mean'",
+        loss.name, "loss", "a loss, summed over the elements, divided by {}".format(loss.count),
         loss.expression("mean", safe=False),
         forward=[entry(None, loss.expression("mean", safe=False))]
         + steps(loss.term, rewrites.stages(loss.term, loss.forward_rewrites, loss), loss, reduced),
         derivation_title="Gradient",
-        derivation=[entry("dJ/dinput as SymPy derives it:", scale * loss.raw_derivative)]
+        derivation=[entry("dJ/dinput as SymPy derives it{}:".format(
+            "" if loss.differentiate == "term" else " (from the loss as computed, after its rewrites)"),
+            scale * loss.raw_derivative)]
         + steps(loss.raw_derivative, rewrites.stages(loss.raw_derivative, loss.backward_rewrites, loss), loss,
                 lambda d: scale * d)
         + [entry("dJ/dinput as the generated backward evaluates it:", gradient)],
         vjp=[("input", mathml(gradient))],
         figure=Markup(figures.loss_figure(loss)),
+    )
+
+
+def vector_section(layer):
+    """A vector layer (each output reads the whole row): its definition and the stable
+    forward it is printed as, the chain rule through the row's reduction S, the VJP in terms
+    of result, and the Jacobian at n = JACOBIAN_SIZE, componentwise from the definition."""
+    jacobian, z = layer.jacobian(JACOBIAN_SIZE)
+    in_shares, shares = layer.jacobian_in_shares(JACOBIAN_SIZE)
+    as_result = lambda e: sp.Eq(result, e, evaluate=False)  # noqa: E731
+    h, k = sp.Function("h")(input, vector_layers.S), sp.Function("k")(input)
+    return section(
+        layer.name, "vector", "over each row's features: result = h(input, S), S = \u2211 k(input)",
+        layer.forward,
+        forward=[entry(None, as_result(layer.forward))]
+        + steps(layer.forward, rewrites.stages(layer.forward, layer.forward_rewrites, layer), layer, as_result)
+        + [entry("where", sp.Eq(symbol, definition, evaluate=False)) for symbol, definition in layer.definitions],
+        derivation_title="Backward, by the chain rule through S",
+        derivation=[entry(None, sp.Eq(h, layer.term, evaluate=False)), entry(None, sp.Eq(k, layer.reduced, evaluate=False))]
+        + [entry("{}:".format(name), piece) for name, piece in layer.pieces.items()]
+        + [entry("grad\u00b7dh/dinput + dk/dinput\u00b7\u2211 grad\u00b7dh/dS, from SymPy's pieces:", layer.raw_vjp)]
+        + steps(layer.raw_vjp, layer.stages, layer)
+        + [entry("as the generated backward evaluates it:", rewrites.before_printing(layer.vjp))],
+        jacobian={"size": JACOBIAN_SIZE, "at": mathml(z.T, "inline"), "math": mathml(jacobian),
+                  "also": [entry("the same, in s\u2096 = k(z\u2096)/S:", in_shares)]},
+        vjp=[("input", mathml(rewrites.before_printing(layer.vjp)))],
+        figure=Markup(figures.vector_figure(layer)),
     )
 
 
@@ -178,5 +207,6 @@ def sections():
     choices = accurate.load_choices()
     return ([linear_section()]
             + [activation_section(a, choices) for a in activations.ACTIVATIONS]
+            + [vector_section(v) for v in vector_layers.VECTOR_LAYERS]
             + [loss_section(loss) for loss in losses.LOSSES])
 
