@@ -146,7 +146,7 @@ class MLP:
             self.cache["z2"] = z2
         # As autograd does: remember each saved tensor's version counter, so that backward()
         # can refuse values changed in place since (e.g. x += 1, y_hat.clamp_(...)).
-        self.cache["versions"] = [(what, tensor, tensor._version) for what, tensor in _saved(self.cache)]
+        self.cache["versions"] = [(key, tensor, tensor._version) for key, tensor in _saved(self.cache)]
         return y_hat
 
     def backward(self, dJdy_hat):
@@ -163,16 +163,16 @@ class MLP:
             raise ValueError("dJdy_hat has shape {} but y_hat has shape {}".format(
                 tuple(dJdy_hat.shape), self.cache["y_hat_shape"]))
 
-        for what, tensor, version in self.cache["versions"]:
+        for key, tensor, version in self.cache["versions"]:
             if tensor._version != version:
                 raise RuntimeError(
                     "{} was changed in place after forward() (its version went from {} to {}), so "
                     "backward() would use the changed values; call forward() again, or change a "
-                    "copy (.clone()) instead".format(what, version, tensor._version))
+                    "copy (.clone()) instead".format(_saved_name(key), version, tensor._version))
 
         # Each backward overwrites self.grads with the gradients of this forward pass: plain
         # tensors, also when x or a parameter requires grad (no autograd graph is recorded).
-        with torch.no_grad():
+        with _no_graph(dJdy_hat, *(tensor for _, tensor, _ in self.cache["versions"])):
             dJdz3 = self.g["backward"](dJdy_hat, **self.cache["g"])
             z2 = self.cache["z2"] if "z2" in self.cache else self.f["forward"](self.cache["f"]["input"])
             self.grads["dJdW2"] = linear_backward_weight(dJdz3, z2)
@@ -190,15 +190,40 @@ class MLP:
 
 
 def _saved(cache):
-    """(name for messages, tensor) of every tensor backward() reads from the cache."""
+    """(key, tensor) of every tensor backward() reads from the cache; _saved_name(key) names it
+    for a message (only then: forward() runs this on every call)."""
     yield "x", cache["x"]
-    yield "parameters['W2']", cache["W2"]
+    yield "W2", cache["W2"]
     if "z2" in cache:  # else recomputed from f's input, which is checked below
-        yield "the first activation's result", cache["z2"]
-    for layer, values in (("f_function's", cache["f"]), ("g_function's", cache["g"])):
-        for name, tensor in values.items():
-            yield ("y_hat (the forward's result)" if layer == "g_function's" and name == "result"
-                   else "{} {}".format(layer, name)), tensor
+        yield "z2", cache["z2"]
+    for layer in ("f", "g"):
+        for name, tensor in cache[layer].items():
+            yield (layer, name), tensor
+
+
+def _saved_name(key):
+    names = {"x": "x", "W2": "parameters['W2']", "z2": "the first activation's result",
+             ("g", "result"): "y_hat (the forward's result)"}
+    return names.get(key) or "{}_function's {}".format(*key)
+
+
+class _NoContext(object):
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NO_CONTEXT = _NoContext()
+
+
+def _no_graph(*tensors):
+    """torch.no_grad() where a tensor would otherwise record a graph, else nothing: entering
+    no_grad costs more than a small layer's backward, and is needed only with requires_grad."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return torch.no_grad()
+    return _NO_CONTEXT
 
 
 def _check_pair(y, y_hat):
@@ -221,7 +246,7 @@ def mse_loss(y, y_hat):
         dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
     """
     _check_pair(y, y_hat)
-    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+    with _no_graph(y_hat, y):  # dJdy_hat is a plain tensor, also when y_hat requires grad
         dJdy_hat = mse_loss_backward(y_hat, y)
     return mse_loss_forward(y_hat, y), dJdy_hat
 
@@ -254,7 +279,7 @@ def bce_loss(y, y_hat):
         raise ValueError("bce_loss needs y (the targets) in [0, 1], as torch.nn.BCELoss does; {} of "
                          "its {} values are outside or NaN, the first y{} = {}".format(
                              int(bad.sum()), y.numel(), list(first), y[first].item()))
-    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+    with _no_graph(y_hat, y):  # dJdy_hat is a plain tensor, also when y_hat requires grad
         dJdy_hat = bce_loss_backward(y_hat, y)
     return bce_loss_forward(y_hat, y), dJdy_hat
 
@@ -314,7 +339,7 @@ def cross_entropy_loss(y, y_hat):
     """
     _check_distribution_rows(y, y_hat, "cross_entropy_loss")
     _check_range(y_hat, 0, 1, "cross_entropy_loss", "in [0, 1] (probabilities, e.g. g_function='softmax')")
-    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+    with _no_graph(y_hat, y):  # dJdy_hat is a plain tensor, also when y_hat requires grad
         dJdy_hat = cross_entropy_loss_backward(y_hat, y)
     return cross_entropy_loss_forward(y_hat, y), dJdy_hat
 
@@ -331,6 +356,6 @@ def nll_loss(y, y_hat):
     """
     _check_distribution_rows(y, y_hat, "nll_loss")
     _check_range(y_hat, -float("inf"), 0, "nll_loss", "<= 0 (log-probabilities, e.g. g_function='log_softmax')")
-    with torch.no_grad():  # dJdy_hat is a plain tensor, also when y_hat requires grad
+    with _no_graph(y_hat, y):  # dJdy_hat is a plain tensor, also when y_hat requires grad
         dJdy_hat = nll_loss_backward(y_hat, y)
     return nll_loss_forward(y_hat, y), dJdy_hat
