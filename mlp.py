@@ -5,6 +5,7 @@ backward formula comes from generated/layers.py, which `make derive` prints from
 definitions in derive/. No autograd is used: the backward pass is the chain of
 vector-Jacobian products, each ``grad`` being dJ/d(that layer's result), one row per sample.
 """
+import contextlib
 import operator
 
 import torch
@@ -207,23 +208,12 @@ def _saved_name(key):
     return names.get(key) or "{}_function's {}".format(*key)
 
 
-class _NoContext(object):
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NO_CONTEXT = _NoContext()
-
-
 def _no_graph(*tensors):
     """torch.no_grad() where a tensor would otherwise record a graph, else nothing: entering
     no_grad costs more than a small layer's backward, and is needed only with requires_grad."""
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return torch.no_grad()
-    return _NO_CONTEXT
+    return contextlib.nullcontext()
 
 
 def _check_pair(y, y_hat):
@@ -262,15 +252,7 @@ def bce_loss(y, y_hat):
         dJdy_hat: The gradient tensor of shape (batch_size, linear_2_out_features)
     """
     _check_pair(y, y_hat)
-    # Two reductions decide the common case. A NaN (which min/max return) or a value outside
-    # [0, 1] takes the elementwise test, where NaN, neither < 0 nor > 1, passes: it
-    # propagates, like every other NaN here.
-    if y_hat.numel() and not (y_hat.min().item() >= 0 and y_hat.max().item() <= 1):
-        outside = (y_hat < 0) | (y_hat > 1)
-        if bool(outside.any()):
-            raise ValueError("bce_loss needs y_hat in [0, 1] (e.g. g_function='sigmoid'); {} of its "
-                             "{} values are outside, from {} to {}".format(
-                                 int(outside.sum()), y_hat.numel(), y_hat.min().item(), y_hat.max().item()))
+    _check_range(y_hat, 0, 1, "bce_loss", "in [0, 1] (e.g. g_function='sigmoid')")
     # Targets as torch.nn.BCELoss wants them: in [0, 1], no NaN (a target of -1 or 2 would give
     # a negative or meaningless loss without any error).
     if y.numel() and not (y.min().item() >= 0 and y.max().item() <= 1):
