@@ -85,16 +85,22 @@ def _write_atomically(path, text):
             temporary.unlink()
 
 
-def write(files, out_dir=None):
+def stale(files, out_dir=None):
+    """The targets of ``files`` whose bytes differ from what ``out_dir`` holds (or missing)."""
     out_dir = GENERATED if out_dir is None else out_dir
-    changed = []
-    for target, text in sorted(files.items()):
+    return [t for t, text in sorted(files.items())
+            if not (out_dir / t).exists() or (out_dir / t).read_text() != text]
+
+
+def write(files, out_dir=None, targets=None):
+    """Write the stale ``targets`` of ``files`` (all stale ones by default); return them."""
+    out_dir = GENERATED if out_dir is None else out_dir
+    targets = stale(files, out_dir) if targets is None else targets
+    for target in targets:
         path = out_dir / target
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            _write_atomically(path, text)
-            changed.append(target)
-    return changed
+        _write_atomically(path, files[target])
+    return targets
 
 
 def main(argv=None):
@@ -104,16 +110,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     checks.run_all()
     files = render()
-    generated = GENERATED
-    stale = [t for t, text in sorted(files.items())
-             if not (generated / t).exists() or (generated / t).read_text() != text]
+    changed = stale(files)
     if args.check:
-        for t in stale:
+        for t in changed:
             print("stale: generated/{}".format(t), file=sys.stderr)
-        if stale:
+        if changed:
             print("generated/ is stale: run `make derive` and commit generated/", file=sys.stderr)
-        return 1 if stale else 0
-    if stale:
+        return 1 if changed else 0
+    if changed:
         # Only what is about to be written needs its trial run (what is on disk already passed
         # one): a derive that changes nothing stays symbolic and never imports torch (~2 s).
         from derive import trial_run
@@ -125,7 +129,7 @@ def main(argv=None):
             print("make derive: the rendered code does not run, so nothing was written:\n  {}".format(error),
                   file=sys.stderr)
             return 1
-    changed = write(files, generated)
+    write(files, targets=changed)
     print("make derive: {} files checked, {} rewritten{}".format(
         len(files), len(changed), "".join("\n  generated/" + c for c in changed)))
     return 0
