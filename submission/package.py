@@ -162,25 +162,37 @@ def _clean_env():
     return env
 
 
+def _run_unpacked(zip_path, folder, copies, argv, env, timeout):
+    """Unpacks the zip into `folder`, copies each file of `copies` ({source: path relative to
+    folder}) beside it, and runs `argv` there. Returns (completed process or None when it timed
+    out, stdout, stderr, seconds)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(folder)
+    for source, place in copies.items():
+        target = os.path.join(folder, place)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target)
+    start = datetime.datetime.now()
+    try:
+        proc = subprocess.run(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        return None, out, err, timeout
+    return proc, proc.stdout, proc.stderr, (datetime.datetime.now() - start).total_seconds()
+
+
 def run_script(script, zip_path, python, timeout):
     """Unpacks the zip into a fresh folder, adds the script, runs `python script.py` there.
 
     Returns (script name, problem or None, stdout, stderr, seconds)."""
     name = os.path.basename(script)
     with tempfile.TemporaryDirectory(prefix="course-test-") as folder:
-        with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(folder)
-        shutil.copyfile(script, os.path.join(folder, name))
-        start = datetime.datetime.now()
-        try:
-            proc = subprocess.run([python, name], cwd=folder, env=_clean_env(),
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-            return name, "timed out after %ss" % timeout, out, err, timeout
-        seconds = (datetime.datetime.now() - start).total_seconds()
+        proc, out, err, seconds = _run_unpacked(zip_path, folder, {script: name}, [python, name],
+                                                _clean_env(), timeout)
+    if proc is None:
+        return name, "timed out after %ss" % timeout, out, err, timeout
     lines = proc.stdout.splitlines()
     if proc.returncode != 0:
         problem = "exit status %d" % proc.returncode
@@ -242,26 +254,14 @@ def run_gd_main(zip_path, python, timeout, model_path, place=None):
     (None or why it did not run to the end), stdout, stderr, report (the watcher's, or None),
     seconds."""
     with tempfile.TemporaryDirectory(prefix="gd-main-") as work:
-        folder = os.path.join(work, "grader")
-        with zipfile.ZipFile(zip_path) as zf:
-            zf.extractall(folder)
         place = place or os.path.join("assets", os.path.basename(model_path))
-        os.makedirs(os.path.dirname(os.path.join(folder, place)), exist_ok=True)
-        shutil.copyfile(model_path, os.path.join(folder, place))
-        shutil.copyfile(GD_MAIN_RUN, os.path.join(folder, "_gd_main_run.py"))
         report_path = os.path.join(work, "report.json")
-        start = datetime.datetime.now()
-        try:
-            proc = subprocess.run([python, "_gd_main_run.py", report_path], cwd=folder,
-                                  env=_offline_env(os.path.join(work, "torch-home")),
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  errors="replace", timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        proc, out, err, seconds = _run_unpacked(
+            zip_path, os.path.join(work, "grader"), {model_path: place, GD_MAIN_RUN: "_gd_main_run.py"},
+            [python, "_gd_main_run.py", report_path], _offline_env(os.path.join(work, "torch-home")), timeout)
+        if proc is None:
             return {"problem": "python gd.py did not finish within %gs" % timeout, "stdout": out,
                     "stderr": err, "report": None, "seconds": timeout}
-        seconds = (datetime.datetime.now() - start).total_seconds()
         report = None
         if os.path.exists(report_path):
             with open(report_path) as fh:
