@@ -614,3 +614,27 @@ def test_spectral_preconditioning_makes_smoother_images(bundled):
     on = run_small(model, grader_phase=0)
     off = run_small(model, grader_phase=0, spectrum_power=0)
     assert high_share(on) < 0.7 * high_share(off)
+
+
+@pytest.mark.parametrize('power', [-1.0, float('nan'), float('inf'), '3', True])
+def test_bad_spectrum_power_is_refused(bundled, power):
+    model, _ = bundled
+    with pytest.raises(ValueError, match='spectrum_power'):
+        gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1,
+                            spectrum_power=power)
+
+
+def test_spectrum_power_default_is_on_for_classes_and_off_for_channels(bundled):
+    model, _ = bundled
+    assert gd.DEFAULT_OPTIONS['spectrum_power'] is None and gd.CLASS_SPECTRUM_POWER > 0
+    assert torch.equal(run_small(model), run_small(model, spectrum_power=gd.CLASS_SPECTRUM_POWER))
+    assert not torch.equal(run_small(model), run_small(model, spectrum_power=0))
+    module = model.features[10]
+
+    def channel(**options):
+        model.eval()
+        np.random.seed(5)
+        return gd.gradient_descent(gray_noise(24, 5), model, lambda act: act[0, 2].mean(),
+                                   iterations=12, activation_of=module, **options)
+    assert torch.equal(channel(), channel(spectrum_power=0))
+    assert not torch.equal(channel(), channel(spectrum_power=3))
