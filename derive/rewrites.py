@@ -470,7 +470,7 @@ class ClampLog(Rewrite):
         self.floor = floor
 
     def __call__(self, expr, layer=None):
-        return expr.replace(sp.log, lambda a: sp.Max(sp.log(a), self.floor))
+        return expr.replace(sp.log, lambda a: sp.Max(sp.log(a), self.floor, evaluate=False))
 
     def note(self, layer=None):
         return "log(a) -> max(log(a), {}): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; " \
@@ -514,7 +514,7 @@ class ClampDenominator(Rewrite):
 
     def __call__(self, expr, layer=None):
         numerator, denominator = positive_fraction(expr, self.variable)
-        return sp.expand(numerator) / sp.Max(denominator, self.eps)
+        return sp.expand(numerator) / sp.Max(denominator, self.eps, evaluate=False)
 
     def note(self, layer=None):
         return "n/d -> n/max(d, {:g}), d = {}: a finite gradient at y_hat = 0 or 1, as PyTorch's " \
