@@ -136,6 +136,9 @@ def main(argv=None):
                   file=sys.stderr)
             return 1
     write(files, targets=changed)
-    print("make derive: {} files checked, {} rewritten{}".format(
-        len(files), len(changed), "".join("\n  generated/" + c for c in changed)))
+    if changed:
+        print("make derive: derivation checks and trial run passed; {} of {} files rewritten{}".format(
+            len(changed), len(files), "".join("\n  generated/" + c for c in changed)))
+    else:
+        print("make derive: generated/ is up to date ({} files compared)".format(len(files)))
     return 0
