@@ -12,6 +12,7 @@ is a convention, that value (``kinks``), with the value its backward gives at a 
 evaluate: ``KINKS`` for every row, then the row's own ``rewrites``. Nothing here or anywhere
 in derive/ branches on a row's name. ``python -m derive explain NAME`` shows every step.
 """
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping, Optional, Tuple
@@ -25,9 +26,14 @@ from derive.symbols import grad, input, result
 X = sp.Symbol("x", real=True)  # what a row's text is written in; ``input`` in the code
 
 
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def parse(text, parameters=()):
     """A row's text (SymPy syntax in x and its parameter names) as an expression in
     ``input``; decimals become exact rationals. Raises ValueError naming what is wrong."""
+    if _NUMBER.fullmatch(text.strip()):  # a parameter's value or a kink: no parser needed
+        return sp.Rational(text.strip())
     names = {"x": input, "sigmoid": sp.Lambda(X, 1 / (1 + sp.exp(-X)))}
     names.update({p: sp.Symbol(p, real=True) for p in parameters})
     try:
@@ -64,9 +70,14 @@ class Activation:
         return {sp.Symbol(p, real=True): parse(str(v)) for p, v in self.parameters.items()}
 
     @cached_property
+    def expression(self):
+        """f(input) with its parameters as symbols."""
+        return parse(self.definition, self.parameters)
+
+    @cached_property
     def forward(self):
         """f(input), the parameters at their defaults."""
-        return parse(self.definition, self.parameters).subs(self.defaults)
+        return self.expression.subs(self.defaults)
 
     @cached_property
     def kink_values(self):

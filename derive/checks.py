@@ -1,4 +1,5 @@
-"""Fast checks that ``make derive`` runs before it writes anything.
+"""Fast checks that ``make derive`` runs before it writes anything (only then: a derive that
+changes nothing skips them, as it skips the trial run; tests/test_checks.py runs them always).
 
 They guard the generator, not replace the tests: every rewrite agrees with SymPy's raw
 derivative at sample points, every VJP agrees with the numerator-layout Jacobian it stands
@@ -56,6 +57,9 @@ def check_linear(batch=2, n_in=3, n_out=2):
         expected = explicit[symbol].applyfunc(lambda c: pairing.diff(c).as_expr())
         sized = {s.subs(sizes): value for s, value in explicit.items()}
         got = sp.Matrix(formula.subs(sizes).subs(sized).doit())
+        if got.shape != expected.shape:  # denominator layout: shaped like the variable
+            raise DerivationError("linear dJ/d{} is {} x {}, but {} is {} x {}".format(
+                name, *got.shape, name, *expected.shape))
         if (got - expected).expand() != sp.zeros(*expected.shape):
             raise DerivationError("linear dJ/d{}: {} != {}".format(name, got, expected))
 
@@ -63,14 +67,19 @@ def check_linear(batch=2, n_in=3, n_out=2):
 def check_loss(loss, count=3):
     ys = sp.symbols("yhat_0:{}".format(count), real=True)
     ts = sp.symbols("t_0:{}".format(count), real=True)
+    at = dict(zip(ys, (0.2, 0.55, 0.9)))
+    at.update(zip(ts, (0.0, 1.0, 0.25)))
+    # The loss is a sum of per-element terms, so dtotal/dyhat_k is the scale times the
+    # derivative of term k alone (differentiating the whole sum re-derives every term's
+    # clamps for nothing).
+    term_derivative = sp.diff(loss.term, input)
     for reduction in losses.REDUCTIONS:
         scale = loss.scale(reduction, count)
         total = scale * sum(loss.term.subs({input: y, target: t}) for y, t in zip(ys, ts))
-        at = dict(zip(ys, (0.2, 0.55, 0.9)))
-        at.update(zip(ts, (0.0, 1.0, 0.25)))
         for y, t in zip(ys, ts):
             got = loss.gradient(reduction).xreplace({loss.count: count, input: y, target: t})
-            _close(got.xreplace(at), sp.diff(total, y).xreplace(at), "{} ({}) gradient".format(loss.name, reduction))
+            expected = scale * term_derivative.xreplace({input: at[y], target: at[t]})
+            _close(got.xreplace(at), expected, "{} ({}) gradient".format(loss.name, reduction))
         safe = loss.expression(reduction).xreplace({loss.count: count})
         safe = expand_element_sums(safe, [{input: y, target: t} for y, t in zip(ys, ts)])
         _close(safe.xreplace(at), total.xreplace(at), "{} ({}) forward".format(loss.name, reduction))

@@ -105,7 +105,7 @@ def activation_context(a, choices=None):
         "forward_notes": notes(a.forward, rewrites.stages(a.forward, a.forward_rewrites, a), a),
         "notes": notes(a.raw_derivative, a.stages, a),
         "name": a.name,
-        "forward_math": plain(activations.parse(a.definition, a.parameters)),
+        "forward_math": plain(a.expression),
         "parameters": ", ".join("{} = {}".format(k, v) for k, v in a.parameters.items()),
         "raw_math": plain(a.raw_derivative),
         "safe_math": plain(evaluated),

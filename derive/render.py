@@ -108,7 +108,6 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if generated/ differs from what would be written")
     args = parser.parse_args(argv)
-    checks.run_all()
     files = render()
     changed = stale(files)
     if args.check:
@@ -118,8 +117,15 @@ def main(argv=None):
             print("generated/ is stale: run `make derive` and commit generated/", file=sys.stderr)
         return 1 if changed else 0
     if changed:
-        # Only what is about to be written needs its trial run (what is on disk already passed
-        # one): a derive that changes nothing stays symbolic and never imports torch (~2 s).
+        # The gates run where they gate, before a write: what is on disk already passed them.
+        # A derive that changes nothing skips the derivation checks (~1 s; the tests run them
+        # on every CI run, tests/test_checks.py) and the trial run, which imports torch (~2 s).
+        try:
+            checks.run_all()
+        except checks.DerivationError as error:
+            print("make derive: a derivation check failed, so nothing was written:\n  {}".format(error),
+                  file=sys.stderr)
+            return 1
         from derive import trial_run
         # the files the standalone mlp.py is built from: an error in it is reported at their line
         sources = {"mlp.py": (ROOT / "mlp.py").read_text(), "generated/layers.py": files["layers.py"]}
@@ -130,6 +136,9 @@ def main(argv=None):
                   file=sys.stderr)
             return 1
     write(files, targets=changed)
-    print("make derive: {} files checked, {} rewritten{}".format(
-        len(files), len(changed), "".join("\n  generated/" + c for c in changed)))
+    if changed:
+        print("make derive: derivation checks and trial run passed; {} of {} files rewritten{}".format(
+            len(changed), len(files), "".join("\n  generated/" + c for c in changed)))
+    else:
+        print("make derive: generated/ is up to date ({} files compared)".format(len(files)))
     return 0

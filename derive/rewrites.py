@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
+from sympy.solvers.inequalities import reduce_rational_inequalities
 
 from derive.functions import DivideLast, Sigmoid
 from derive.symbols import input, result
@@ -423,9 +424,7 @@ def _conditions_on_result(piecewise, forward):
             raise ValueError("cannot write {} in terms of result: a piece depends on the input".format(piecewise))
         if condition is not sp.true:
             on_result = condition.subs(input, result)
-            same = sp.solveset(_without_positive_factor(on_result.subs(result, forward)), input, sp.S.Reals) == \
-                sp.solveset(condition, input, sp.S.Reals)
-            if not same:
+            if truth_set(on_result.subs(result, forward)) != truth_set(condition):
                 raise ValueError("cannot write {} in terms of result = {}: {} and {} select different "
                                  "inputs".format(piecewise, forward, condition, on_result))
             condition = on_result
@@ -433,14 +432,23 @@ def _conditions_on_result(piecewise, forward):
     return sp.Piecewise(*pieces)
 
 
-def _without_positive_factor(condition):
-    """5*Max(0, x) <= 0 -> Max(0, x) <= 0: the same truth set, and solveset is ten times
-    faster without the factor."""
-    if isinstance(condition, sp.core.relational.Relational) and condition.rhs == 0:
-        content, rest = condition.lhs.as_content_primitive()
-        if content.is_positive:
-            return condition.func(rest, 0)
-    return condition
+def truth_set(condition):
+    """The real inputs where ``condition`` holds, exactly.
+
+    Max/Min become Piecewise and the Piecewise is folded out of the relation, so a
+    piecewise-linear condition is a union of polynomial inequalities on intervals, which
+    ``reduce_rational_inequalities`` solves directly. solveset would get there too, but
+    every call runs ``periodicity``, which runs ``simplify`` (and its first call imports
+    sympy.physics): ten times slower, most of ``make derive``'s time for one row."""
+    condition = condition.replace(lambda e: isinstance(e, (sp.Max, sp.Min)), lambda e: e.rewrite(sp.Piecewise))
+    folded = sp.piecewise_fold(condition)
+    if isinstance(folded, sp.Piecewise):
+        return sp.Union(*[truth_set(c).intersect(where) for c, where in folded.as_expr_set_pairs(sp.S.Reals)])
+    if folded in (sp.true, sp.false):
+        return sp.S.Reals if folded is sp.true else sp.S.EmptySet
+    if isinstance(folded, sp.core.relational.Relational) and (folded.lhs - folded.rhs).is_polynomial(input):
+        return reduce_rational_inequalities([[folded]], input, relational=False)
+    return sp.solveset(folded, input, sp.S.Reals)
 
 
 def _simplest(expr):
@@ -462,7 +470,7 @@ class ClampLog(Rewrite):
         self.floor = floor
 
     def __call__(self, expr, layer=None):
-        return expr.replace(sp.log, lambda a: sp.Max(sp.log(a), self.floor))
+        return expr.replace(sp.log, lambda a: sp.Max(sp.log(a), self.floor, evaluate=False))
 
     def note(self, layer=None):
         return "log(a) -> max(log(a), {}): a finite loss at y_hat = 0 or 1, as PyTorch's BCELoss; " \
@@ -506,7 +514,7 @@ class ClampDenominator(Rewrite):
 
     def __call__(self, expr, layer=None):
         numerator, denominator = positive_fraction(expr, self.variable)
-        return sp.expand(numerator) / sp.Max(denominator, self.eps)
+        return sp.expand(numerator) / sp.Max(denominator, self.eps, evaluate=False)
 
     def note(self, layer=None):
         return "n/d -> n/max(d, {:g}), d = {}: a finite gradient at y_hat = 0 or 1, as PyTorch's " \
