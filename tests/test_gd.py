@@ -83,6 +83,7 @@ def test_parameters_buffers_and_flags_unchanged(bundled):
 SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
             ('clamp', {'clamp': False, 'lr': 0.5}), ('decay', {'decay': 0}),
             ('gradient blur', {'grad_blur_sigma': 0}), ('octaves', {'octaves': 1}),
+            ('spectral preconditioning', {'spectrum_power': 0}),
             ('gradient normalization', {'grad_norm': False}),
             ('softmax objective', {'softmax_objective': False}),
             ('grader phase', {'grader_phase': 0}),
@@ -112,7 +113,7 @@ def test_each_technique_can_be_turned_off(bundled, name, options):
 
 def test_every_default_has_a_switch_tested():
     techniques = {'jitter', 'blur_sigma', 'clamp', 'decay', 'grad_blur_sigma', 'octaves',
-                  'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix'}
+                  'spectrum_power', 'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix'}
     assert techniques <= set(gd.DEFAULT_OPTIONS)
     assert techniques == {k for _, options in SWITCHES for k in options} - {'lr'}
 
@@ -202,7 +203,8 @@ def test_source_is_python37_and_imports_only_allowed_modules():
         for name in names:
             assert name.split('.')[0] in allowed, name
     for newer in ('torch.special', '.mT', 'inference_mode', 'antialias', 'torch.func',
-                  'torch.compile'):
+                  'torch.compile', 'rfft2', 'irfft2', 'fftshift', 'torch.fft.fftfreq',
+                  'torch.fft.rfftfreq', 'torch.linalg'):
         assert newer not in source, newer
 
 
@@ -544,3 +546,95 @@ def test_zoom_and_rotate_change_the_result_and_zero_is_identity(bundled):
     default = run_small(model)
     zoomed = run_small(model, zoom=0.3, rotate=30.0)
     assert (zoomed - default).abs().max().item() > 1e-4
+
+
+def reference_spectral_filter(img, power):
+    """The filter written out with the full complex FFT (numpy, float64): every frequency's gain
+    (f_min / max(|f|, f_min)) ** power, independently of gd's rfftn half-spectrum."""
+    height, width = img.shape[-2:]
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.fftfreq(width)[None, :]
+    f_min = 1.0 / max(height, width)
+    gain = (f_min / np.maximum(np.hypot(fx, fy), f_min)) ** power
+    out = np.fft.ifft2(np.fft.fft2(img.numpy(), axes=(-2, -1)) * gain, axes=(-2, -1))
+    assert np.abs(out.imag).max() < 1e-9
+    return torch.from_numpy(out.real)
+
+
+@pytest.mark.parametrize('shape', [(1, 3, 16, 16), (2, 3, 7, 10), (1, 3, 9, 5), (1, 1, 1, 6)])
+@pytest.mark.parametrize('power', [0.0, 1.0, 3.0])
+def test_spectral_filter_matches_the_full_fft(shape, power):
+    generator = torch.Generator().manual_seed(sum(shape))
+    image = torch.rand(*shape, generator=generator, dtype=torch.float64)
+    out = gd.spectral_filter(image, power)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    assert torch.allclose(out, reference_spectral_filter(image, power), atol=1e-12)
+    if power == 0:  # the round trip rfftn -> irfftn is the identity, odd sides included
+        assert torch.allclose(out, image, atol=1e-12)
+    # the mean passes unchanged; a wave at frequency (ky / H, kx / W) is scaled by its gain
+    assert torch.allclose(out.mean(dim=(-2, -1)), image.mean(dim=(-2, -1)), atol=1e-12)
+    height, width = shape[-2:]
+    yy, xx = np.mgrid[0:height, 0:width]
+    for ky, kx in ((0, 1), (1, 1), (height // 2, width // 2)):
+        wave = torch.from_numpy(np.cos(2 * np.pi * (ky * yy / height + kx * xx / width)))
+        # the wave's frequency as the FFT sees it (aliased: on one row, ky = 1 is ky = 0)
+        fy, fx = np.fft.fftfreq(height)[ky % height], np.fft.fftfreq(width)[kx % width]
+        f = max(np.hypot(fy, fx), 1.0 / max(height, width))
+        expected = (1.0 / max(height, width) / f) ** power * wave
+        assert torch.allclose(gd.spectral_filter(wave[None, None], power)[0, 0], expected,
+                              atol=1e-10)
+
+
+def test_spectral_filter_is_the_gradient_step_of_a_fourier_parameterization():
+    # x = A z with A the filter at power / 2: the objective's gradient with respect to z, mapped
+    # back through A, is the filter at `power` applied to the gradient with respect to x
+    generator = torch.Generator().manual_seed(3)
+    target = torch.rand(1, 3, 12, 9, generator=generator, dtype=torch.float64)
+    z = torch.rand(1, 3, 12, 9, generator=generator, dtype=torch.float64, requires_grad=True)
+    x = gd.spectral_filter(z, 1.5)
+    objective = (torch.sin(3 * x) * target).sum()
+    grad_z, = torch.autograd.grad(objective, z, retain_graph=True)
+    grad_x, = torch.autograd.grad(objective, x)
+    assert torch.allclose(gd.spectral_filter(grad_z, 1.5), gd.spectral_filter(grad_x, 3.0),
+                          atol=1e-12)
+    assert not torch.allclose(grad_x, gd.spectral_filter(grad_x, 3.0), atol=1e-3)
+
+
+def test_spectral_preconditioning_makes_smoother_images(bundled):
+    # the same run with and without the filter: the filtered image has less high-frequency energy
+    model, _ = bundled
+
+    def high_share(image):
+        spectrum = np.abs(np.fft.fft2((image - image.mean(dim=(-2, -1), keepdim=True))[0]
+                                      .numpy())) ** 2
+        f = np.maximum(*np.meshgrid(np.abs(np.fft.fftfreq(image.shape[-1])),
+                                    np.abs(np.fft.fftfreq(image.shape[-2]))))
+        return spectrum[:, f > 0.25].sum() / spectrum.sum()
+
+    on = run_small(model, grader_phase=0)
+    off = run_small(model, grader_phase=0, spectrum_power=0)
+    assert high_share(on) < 0.7 * high_share(off)
+
+
+@pytest.mark.parametrize('power', [-1.0, float('nan'), float('inf'), '3', True])
+def test_bad_spectrum_power_is_refused(bundled, power):
+    model, _ = bundled
+    with pytest.raises(ValueError, match='spectrum_power'):
+        gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1,
+                            spectrum_power=power)
+
+
+def test_spectrum_power_default_is_on_for_classes_and_off_for_channels(bundled):
+    model, _ = bundled
+    assert gd.DEFAULT_OPTIONS['spectrum_power'] is None and gd.CLASS_SPECTRUM_POWER > 0
+    assert torch.equal(run_small(model), run_small(model, spectrum_power=gd.CLASS_SPECTRUM_POWER))
+    assert not torch.equal(run_small(model), run_small(model, spectrum_power=0))
+    module = model.features[10]
+
+    def channel(**options):
+        model.eval()
+        np.random.seed(5)
+        return gd.gradient_descent(gray_noise(24, 5), model, lambda act: act[0, 2].mean(),
+                                   iterations=12, activation_of=module, **options)
+    assert torch.equal(channel(), channel(spectrum_power=0))
+    assert not torch.equal(channel(), channel(spectrum_power=3))
