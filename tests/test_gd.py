@@ -83,7 +83,7 @@ def test_parameters_buffers_and_flags_unchanged(bundled):
 SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
             ('clamp', {'clamp': False, 'lr': 0.5}), ('decay', {'decay': 0}),
             ('gradient blur', {'grad_blur_sigma': 0}), ('octaves', {'octaves': 1}),
-            ('spectral preconditioning', {'spectrum_power': 0}),
+            ('spectral preconditioning (off by default)', {'spectrum_power': 3}),
             ('gradient normalization', {'grad_norm': False}),
             ('softmax objective', {'softmax_objective': False}),
             ('grader phase', {'grader_phase': 0}),
@@ -611,12 +611,12 @@ def test_spectral_preconditioning_makes_smoother_images(bundled):
                                     np.abs(np.fft.fftfreq(image.shape[-2]))))
         return spectrum[:, f > 0.25].sum() / spectrum.sum()
 
-    on = run_small(model, grader_phase=0)
-    off = run_small(model, grader_phase=0, spectrum_power=0)
+    on = run_small(model, grader_phase=0, spectrum_power=3)
+    off = run_small(model, grader_phase=0)
     assert high_share(on) < 0.7 * high_share(off)
 
 
-@pytest.mark.parametrize('power', [-1.0, float('nan'), float('inf'), '3', True])
+@pytest.mark.parametrize('power', [-1.0, float('nan'), float('inf'), '3', True, None])
 def test_bad_spectrum_power_is_refused(bundled, power):
     model, _ = bundled
     with pytest.raises(ValueError, match='spectrum_power'):
@@ -624,11 +624,11 @@ def test_bad_spectrum_power_is_refused(bundled, power):
                             spectrum_power=power)
 
 
-def test_spectrum_power_default_is_on_for_classes_and_off_for_channels(bundled):
+def test_spectrum_power_is_off_by_default_and_works_for_classes_and_channels(bundled):
     model, _ = bundled
-    assert gd.DEFAULT_OPTIONS['spectrum_power'] is None and gd.CLASS_SPECTRUM_POWER > 0
-    assert torch.equal(run_small(model), run_small(model, spectrum_power=gd.CLASS_SPECTRUM_POWER))
-    assert not torch.equal(run_small(model), run_small(model, spectrum_power=0))
+    assert gd.DEFAULT_OPTIONS['spectrum_power'] == 0
+    assert torch.equal(run_small(model), run_small(model, spectrum_power=0))
+    assert not torch.equal(run_small(model), run_small(model, spectrum_power=3))
     module = model.features[10]
 
     def channel(**options):
