@@ -272,10 +272,15 @@ def _extremum_as_piecewise(e):
     return sp.Piecewise((first, keep), (rest, True))
 
 
+def _extrema_folded(expr):
+    """expr with every Max/Min as a Piecewise and the Piecewise folded out to the top, so that
+    no condition holds a Piecewise (SymPy would rewrite such a condition and simplify it)."""
+    return sp.piecewise_fold(expr.replace(lambda n: isinstance(n, (sp.Max, sp.Min)), _extremum_as_piecewise))
+
+
 def on_intervals(expr, kinks, at_nan=None, x=input):
-    # Max/Min first and folded out, so that no condition holds a Piecewise (SymPy would
-    # rewrite such a condition and simplify it, most of this stage's time); then Heaviside.
-    e = sp.piecewise_fold(expr.replace(lambda n: isinstance(n, (sp.Max, sp.Min)), _extremum_as_piecewise))
+    # Max/Min first (most of this stage's time otherwise); then Heaviside.
+    e = _extrema_folded(expr)
     e = e.replace(sp.Heaviside, lambda a, *_: sp.Piecewise((1, a > 0), (0, True)))
     e = sp.piecewise_fold(e)
     if not isinstance(e, sp.Piecewise):
@@ -440,8 +445,7 @@ def truth_set(condition):
     ``reduce_rational_inequalities`` solves directly. solveset would get there too, but
     every call runs ``periodicity``, which runs ``simplify`` (and its first call imports
     sympy.physics): ten times slower, most of ``make derive``'s time for one row."""
-    condition = condition.replace(lambda e: isinstance(e, (sp.Max, sp.Min)), lambda e: e.rewrite(sp.Piecewise))
-    folded = sp.piecewise_fold(condition)
+    folded = _extrema_folded(condition)
     if isinstance(folded, sp.Piecewise):
         return sp.Union(*[truth_set(c).intersect(where) for c, where in folded.as_expr_set_pairs(sp.S.Reals)])
     if folded in (sp.true, sp.false):
