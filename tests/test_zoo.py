@@ -40,6 +40,20 @@ def test_training_is_deterministic():
     assert not all(torch.equal(a[k], c[k]) for k in a), 'the judge must be trained apart'
 
 
+def test_a_generation_is_a_fresh_zoo(tmp_path):
+    # a fresh held-out half: other seeds and other drawings, cached beside generation 0
+    first, _ = zoo.train('plain', 'model', epochs=1, count=48, batch=24)
+    fresh, _ = zoo.train('plain', 'model', epochs=1, count=48, batch=24, generation=1)
+    a, b = first.state_dict(), fresh.state_dict()
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    assert zoo._seed('plain', 'model', 1) not in {zoo._seed(n, r) for n in zoo.FAMILIES
+                                                  for r in zoo.ROLES}
+    assert zoo.path_of(str(tmp_path), 'plain', 'model') != zoo.path_of(str(tmp_path), 'plain',
+                                                                        'model', 1)
+    with pytest.raises(SystemExit, match='--generation must be 0 or more'):
+        zoo.main(['--generation', '-1', '--out', str(tmp_path)])
+
+
 def test_report_marks_methods_that_could_not_run():
     def cell(graded, transfer=0.5, mode='eval'):
         return {'graded': graded, 'transfer': transfer, 'mode': mode, 'seconds': 2.56,
@@ -49,7 +63,8 @@ def test_report_marks_methods_that_could_not_run():
     row['train'] = row['adam train'] = {'graded': None, 'transfer': None, 'mode': None,
                                         'seconds': None, 'error': 'x'}
     text = zoo_eval.report([{'model': 'resnet', 'accuracy': 0.9, 'judge_accuracy': 0.8,
-                             'rows': [row], 'device': 'cpu'}], 'held-out')
+                             'rows': [row], 'device': 'cpu', 'generation': 1}], 'held-out')
+    assert 'zoo generation 1' in text
     assert '| train (could not run on 1 images) | n/a | n/a |' in text
     assert '| auto | 0.900 | 0.900 | 0.500 | 0.500 | 0.0100 |' in text
     assert '| bound: better adam mode per image | 0.900 | 0.900 |' in text

@@ -1,6 +1,6 @@
 """A zoo of classifiers gd.py has never seen, each with an independently trained twin as judge.
 
-    python -m visualize.zoo [--out out/zoo] [--only NAME,...]
+    python -m visualize.zoo [--out out/zoo] [--only NAME,...] [--generation G]
 
 Six families, all trained here, deterministically on the CPU, on 32 px drawings (the ResNet:
 64 px) of the eight classes of visualize.data (other seeds and sizes than the bundled SmallNet's):
@@ -15,7 +15,9 @@ Six families, all trained here, deterministically on the CPU, on 32 px drawings 
 TUNE holds the families gd.py's defaults may be tuned on, HELD_OUT the ones only reported on
 (`make gd-eval`); never tune on HELD_OUT.  Weights are cached under --out (out/ is not
 committed): a missing file is trained again with the same seeds (a few minutes each on one
-CPU core; --device cuda is faster, but its weights differ in the last bits).
+CPU core; --device cuda is faster, but its weights differ in the last bits).  A generation G > 0
+trains the same families again from other seeds and other drawings (files NAME_ROLE_gG.pt): a
+fresh held-out half, for when the last one has informed a choice.
 """
 import argparse
 import os
@@ -98,12 +100,12 @@ def prepare(name, images):
     return normalize(images) if FAMILIES[name][1] else images
 
 
-def _seed(name, role):
-    return 1000 * (sorted(FAMILIES).index(name) + 1) + ROLES[role]
+def _seed(name, role, generation=0):
+    return 1000 * (sorted(FAMILIES).index(name) + 1) + ROLES[role] + 100000 * generation
 
 
-def train(name, role, epochs=6, count=4800, batch=48, device='cpu'):
-    seed = _seed(name, role)
+def train(name, role, epochs=6, count=4800, batch=48, device='cpu', generation=0):
+    seed = _seed(name, role, generation)
     torch.manual_seed(seed)
     size = FAMILIES[name][2]
     images, labels = make_dataset(count, seed=seed, size=size)
@@ -136,21 +138,23 @@ def train(name, role, epochs=6, count=4800, batch=48, device='cpu'):
     return model.cpu(), float(accuracy)
 
 
-def path_of(directory, name, role):
-    return os.path.join(directory, '%s_%s.pt' % (name, role))
+def path_of(directory, name, role, generation=0):
+    suffix = '_g%d' % generation if generation else ''
+    return os.path.join(directory, '%s_%s%s.pt' % (name, role, suffix))
 
 
-def load(name, role, directory=DEFAULT_DIR, log=print, device='cpu'):
+def load(name, role, directory=DEFAULT_DIR, log=print, device='cpu', generation=0):
     """The zoo's model (trained and cached when missing), in training mode as the grader's."""
-    path = path_of(directory, name, role)
+    path = path_of(directory, name, role, generation)
     if not os.path.exists(path):
         os.makedirs(directory, exist_ok=True)
         start = time.time()
-        model, accuracy = train(name, role, device=device)
+        model, accuracy = train(name, role, device=device, generation=generation)
         torch.save({'state_dict': model.state_dict(), 'accuracy': accuracy}, path + '.tmp')
         os.replace(path + '.tmp', path)
-        log('zoo: trained %s %s: validation accuracy %.3f, %.0f s'
-            % (name, role, accuracy, time.time() - start))
+        log('zoo: trained %s %s%s: validation accuracy %.3f, %.0f s'
+            % (name, role, ' (generation %d)' % generation if generation else '', accuracy,
+               time.time() - start))
     checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     model = FAMILIES[name][0](len(CLASSES))
     model.load_state_dict(checkpoint['state_dict'])
@@ -163,14 +167,19 @@ def main(argv=None):
     parser.add_argument('--out', default=DEFAULT_DIR)
     parser.add_argument('--only', default=None, help='comma-separated family names')
     parser.add_argument('--device', default='cpu', help='where to train (cpu: reproducible)')
+    parser.add_argument('--generation', type=int, default=0,
+                        help='0: the zoo as first trained; G > 0: other seeds and drawings')
     args = parser.parse_args(argv)
+    if args.generation < 0:
+        raise SystemExit('error: --generation must be 0 or more, not %d' % args.generation)
     torch.set_num_threads(1)
     names = args.only.split(',') if args.only else sorted(FAMILIES)
     for name in names:
         if name not in FAMILIES:
             raise SystemExit('error: unknown family %r; known: %s' % (name, ', '.join(FAMILIES)))
         for role in ROLES:
-            _, accuracy = load(name, role, args.out, device=args.device)
+            _, accuracy = load(name, role, args.out, device=args.device,
+                               generation=args.generation)
             print('%s %s: validation accuracy %.3f' % (name, role, accuracy), flush=True)
 
 

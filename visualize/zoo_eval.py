@@ -2,6 +2,7 @@
 
     python -m visualize.zoo_eval [--split held-out|tune|all] [--seeds 2] [--device cpu]
                                  [--out out/eval] [--models NAME,...] [--report-only]
+                                 [--generation G]
 
 Every model starts in training mode (main() never calls eval()), one model object serves every
 label, and the returned image is fed as it is.  Per model, label and start (the skeleton's gray
@@ -18,6 +19,8 @@ graded: the grader's probability in the mode the method left the model in (train
 mean of 8 forwards, BatchNorm buffers protected, as the expected value of the grader's draw);
 transfer: the probability the family's independently trained twin gives the image, fed as that
 twin was trained.  Results go to <out>/zoo_<model>.json, the table to <out>/ZOO.md.
+--generation G grades the zoo's generation G (visualize.zoo: other seeds and drawings) from
+other starting images.
 """
 import argparse
 import json
@@ -92,20 +95,23 @@ def project(image, model, label, mode, **options):
     return out, record
 
 
-def evaluate_model(name, device, seeds, directory, log, methods=None, variants=None):
+def evaluate_model(name, device, seeds, directory, log, methods=None, variants=None,
+                   generation=0):
     """methods: the METHODS to run (default all); variants: {title: gradient_descent options}
-    run beside them as further project methods (auto mode)."""
+    run beside them as further project methods (auto mode); generation: the zoo's."""
     methods = list(METHODS if methods is None else methods)
     variants = dict(variants or {})
-    model, accuracy = zoo.load(name, 'model', directory, log=log, device=device)
-    judge, judge_accuracy = zoo.load(name, 'judge', directory, log=log, device=device)
+    model, accuracy = zoo.load(name, 'model', directory, log=log, device=device,
+                               generation=generation)
+    judge, judge_accuracy = zoo.load(name, 'judge', directory, log=log, device=device,
+                                     generation=generation)
     judge.eval()
     for p in list(model.parameters()) + list(judge.parameters()):
         p.requires_grad_(False)
     rows = []
     for label in range(len(CLASSES)):
         for s in range(seeds):
-            seed = 100 * label + s
+            seed = 100 * label + s + 10000 * generation
             row = {'model': name, 'label': label, 'class': CLASSES[label], 'seed': s}
             for method in methods + sorted(variants):
                 model.train()  # as the grader: the model object as main() has it
@@ -141,7 +147,7 @@ def evaluate_model(name, device, seeds, directory, log, methods=None, variants=N
                 '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
                 for m in methods + sorted(variants))))
     return {'model': name, 'accuracy': accuracy, 'judge_accuracy': judge_accuracy,
-            'rows': rows, 'device': str(device)}
+            'rows': rows, 'device': str(device), 'generation': generation}
 
 
 def _num(value):
@@ -162,10 +168,12 @@ def report(results, split):
     methods += sorted(set(rows[0]) - set(METHODS) - {'model', 'label', 'class', 'seed'}
                       if rows else [])
     lines = ['# gd.py on the zoo (%s half): graded as the course\'s main() grades' % split, '',
-             'Models: %s; %d labels x %d starts each, %d iterations per method, device %s. '
+             'Models (zoo generation %d): %s; %d labels x %d starts each, %d iterations per '
+             'method, device %s. '
              'graded: the label\'s probability in the mode the method left the model in (training '
              'mode: mean of 8 forwards); transfer: the independently trained twin\'s probability.'
-             % (', '.join('%s (val. acc. %.3f, twin %.3f)' % (r['model'], r['accuracy'],
+             % (results[0].get('generation', 0) if results else 0,
+                ', '.join('%s (val. acc. %.3f, twin %.3f)' % (r['model'], r['accuracy'],
                                                                 r['judge_accuracy'])
                           for r in results),
                 len(CLASSES), len(rows) // max(1, len(CLASSES) * len(results)), ITERATIONS,
@@ -222,6 +230,8 @@ def main(argv=None):
     parser.add_argument('--variant', action='append', default=[], metavar='TITLE=JSON',
                         help='also run gradient_descent with these options, e.g. '
                              '\'no zoom={"zoom": 0, "rotate": 0}\' (repeatable)')
+    parser.add_argument('--generation', type=int, default=0,
+                        help='the zoo\'s generation (visualize.zoo --generation)')
     parser.add_argument('--report-only', action='store_true',
                         help='only write ZOO.md from the zoo_<model>.json already in --out')
     args = parser.parse_args(argv)
@@ -240,7 +250,7 @@ def main(argv=None):
             variants = dict((v.split('=', 1)[0], json.loads(v.split('=', 1)[1]))
                             for v in args.variant)
             result = evaluate_model(name, args.device, args.seeds, args.zoo, log, methods,
-                                    variants)
+                                    variants, args.generation)
             with open(path, 'w') as f:
                 json.dump(result, f, indent=1)
         with open(path) as f:
