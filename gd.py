@@ -606,7 +606,8 @@ DEFAULT_OPTIONS = {
     # training-mode estimates average up to this many forwards (dropout draws differ); one per
     # 64 iterations, so that the decision costs a short run little.
     'train_forwards': 4,
-    # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates'.
+    # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates' (and,
+    # after a race, 'trace': each mode's graded value at its grader's-path steps of the race).
     'record': None,
     # phase messages (octave ends, the mode decision, the final graded estimate): log(str).
     'log': None,
@@ -1020,6 +1021,8 @@ class _Run(object):
         # failed, and what the caller gets to see (option record)
         self.chosen, self.train_failed, self.octave = None, False, 0
         self.record = opt['record'] if opt['record'] is not None else {}
+        # the graded value each mode's image had at its raw-path steps of the race, in order
+        self.trace = {'eval': [], 'train': []}
         # training-mode estimates: one forward per 64 iterations, at most train_forwards
         self.train_forwards = max(1, min(int(opt['train_forwards']), iterations // 64))
 
@@ -1118,6 +1121,8 @@ class _Run(object):
         """Commits to the mode of the grader phase (and of the model afterwards)."""
         self.chosen = mode
         self.record.update({'mode': mode, 'estimates': estimates})
+        if estimates is not None:  # a race was run: how each mode's graded value moved in it
+            self.record['trace'] = {m: list(v) for m, v in self.trace.items()}
         if not report:
             return
         if estimates is not None:
@@ -1176,6 +1181,8 @@ class _Run(object):
             images.pop('train', None)
             key = 'eval'
             grad = self.gradient(images[key], entry, 'eval')
+        if entry['phase'] == 'race' and entry['raw'] is not False and mode == key:
+            self.trace[key].append(self.last_graded)  # this step's grader's-path value
         images = dict(images)
         images[key] = self.update(images[key].detach(), grad, iteration, entry)
         if self.opt['progress'] is not None:

@@ -376,6 +376,9 @@ def test_mode_decision_where_eval_mode_is_capped():
     image, record = run_mode(model)
     assert record['mode'] == 'train' and model.training
     assert record['estimates']['train'] > record['estimates']['eval']
+    trace = record['trace']  # the race, step by step: training mode pulls away
+    assert len(trace['eval']) > 4 and len(trace['train']) > 4
+    assert trace['train'][-1] > trace['train'][0] and trace['train'][-1] > trace['eval'][-1]
     with torch.no_grad():
         assert model(image).softmax(1)[0, 1].item() > 0.8
         model.eval()

@@ -142,6 +142,7 @@ def evaluate_model(name, device, seeds, directory, log, methods=None, variants=N
                                'transfer': transfer, 'seconds': elapsed}
                 if record:
                     row[method]['estimates'] = record.get('estimates')
+                    row[method]['trace'] = record.get('trace')
             rows.append(row)
             log('%s label %d seed %d: %s' % (name, label, s, ', '.join(
                 '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
