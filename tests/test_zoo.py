@@ -1,4 +1,5 @@
-"""The zoo of unseen classifiers and its report (visualize/zoo.py, visualize/zoo_eval.py)."""
+"""The zoo of unseen classifiers and its report (visualize/zoo.py, visualize/zoo_eval.py), and
+the training loop it shares with the bundled classifiers (visualize/fit.py, visualize/train.py)."""
 import os
 import sys
 
@@ -7,7 +8,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gd  # noqa: E402
-from visualize import zoo, zoo_eval  # noqa: E402
+from visualize import train, zoo, zoo_eval  # noqa: E402
 
 
 def test_halves_are_disjoint_and_cover_the_families():
@@ -38,6 +39,19 @@ def test_training_is_deterministic():
     a, b, c = (m.state_dict() for m in (first, again, twin))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a), 'the judge must be trained apart'
+
+
+def test_bundled_training_is_deterministic():
+    # the committed assets/gd_small*.pt are reproducible only if every draw comes in order
+    logs = []
+    first, accuracy = train.train_one(3, 1, 64, batch=32, log=logs.append)
+    again, _ = train.train_one(3, 1, 64, batch=32, log=lambda line: None)
+    other, _ = train.train_one(4, 1, 64, batch=32, log=lambda line: None)
+    a, b, c = (m.state_dict() for m in (first, again, other))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert len(logs) == 1 and logs[0].startswith('  seed 3 epoch 1: train loss ')
+    assert 0.0 <= accuracy <= 1.0
 
 
 def test_a_generation_is_a_fresh_zoo(tmp_path):

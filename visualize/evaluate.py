@@ -34,6 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gd  # noqa: E402
 from visualize.data import draw  # noqa: E402
+from visualize.fit import normalize  # noqa: E402
 
 JUDGE_WEIGHTS = os.path.join(os.path.dirname(gd.BUNDLED_WEIGHTS), 'gd_small_judge.pt')
 NAIVE_LR = 0.05
@@ -62,12 +63,6 @@ def naive(image, model, loss, iterations=256, lr=NAIVE_LR):
         grad, = torch.autograd.grad(value, x)
         x = (x + lr * grad).detach()
     return x.clamp(0, 1)
-
-
-def normalize(x):
-    mean = torch.tensor(gd.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(gd.IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 def shift(x, dx, dy):

@@ -14,20 +14,14 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import gd  # noqa: E402
 from visualize.data import CLASSES, SIZE, make_dataset  # noqa: E402
+from visualize.fit import fit, normalize  # noqa: E402
 
 MODELS = {'gd_small.pt': 1, 'gd_small_judge.pt': 2}  # file name -> seed
 WIDTHS = (16, 32, 64, 96)
-
-
-def normalize(images):
-    mean = torch.tensor(gd.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(gd.IMAGENET_STD).view(1, 3, 1, 1)
-    return (images - mean) / std
 
 
 def accuracy(model, images, labels, batch=500):
@@ -40,6 +34,15 @@ def accuracy(model, images, labels, batch=500):
     return correct / float(len(images))
 
 
+def low_contrast(x, generator):
+    """Random contrast (down to 0.2) and brightness.  Low contrast matters: the grader feeds
+    the image without normalization, which the model sees as a low-contrast (about 0.23x),
+    brighter version of the normalized image."""
+    contrast = 0.2 + 1.0 * torch.rand(len(x), 1, 1, 1, generator=generator)
+    shift = 0.2 * torch.rand(len(x), 1, 1, 1, generator=generator) - 0.1
+    return (0.5 + contrast * (x - 0.5) + shift).clamp(0, 1)
+
+
 def train_one(seed, epochs, train_count, batch=32, log=print):
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -48,36 +51,13 @@ def train_one(seed, epochs, train_count, batch=32, log=print):
     images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     val_images, val_labels = torch.from_numpy(val_images), torch.from_numpy(val_labels)
     model = gd.SmallNet(num_classes=len(CLASSES), widths=WIDTHS)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    steps = epochs * (train_count // batch)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
-    generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(train_count, generator=generator)
-        total = 0.0
-        for i in range(train_count // batch):
-            idx = order[i * batch:(i + 1) * batch]
-            x = images[idx]
-            # augmentation: random flips, contrast (down to 0.2) and brightness.  Low contrast
-            # matters: the grader feeds the image without normalization, which the model sees
-            # as a low-contrast (about 0.23x), brighter version of the normalized image.
-            if torch.rand(1, generator=generator).item() < 0.5:
-                x = x.flip(-1)
-            if torch.rand(1, generator=generator).item() < 0.5:
-                x = x.flip(-2)
-            contrast = 0.2 + 1.0 * torch.rand(len(x), 1, 1, 1, generator=generator)
-            shift = 0.2 * torch.rand(len(x), 1, 1, 1, generator=generator) - 0.1
-            x = (0.5 + contrast * (x - 0.5) + shift).clamp(0, 1)
-            loss = F.cross_entropy(model(normalize(x)), labels[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item()
+
+    def report(epoch, loss):
         log('  seed %d epoch %d: train loss %.4f, validation accuracy %.4f'
-            % (seed, epoch + 1, total / (train_count // batch),
-               accuracy(model, val_images, val_labels)))
+            % (seed, epoch + 1, loss, accuracy(model, val_images, val_labels)))
+
+    fit(model, images, labels, epochs, batch, 3e-3, torch.Generator().manual_seed(seed),
+        normalize, augment=low_contrast, after_epoch=report)
     return model, accuracy(model, val_images, val_labels)
 
 

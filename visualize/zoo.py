@@ -24,14 +24,12 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import gd  # noqa: E402
 from visualize.data import CLASSES, make_dataset  # noqa: E402
+from visualize.fit import fit, normalize  # noqa: E402
 
 SIZE = 32
 TUNE = ['vgg_bn', 'plain', 'groupnorm']
@@ -89,12 +87,6 @@ FAMILIES = {
 ROLES = {'model': 11, 'judge': 29}  # role -> seed offset (the judge: other seeds, other data)
 
 
-def normalize(images):
-    mean = torch.tensor(gd.IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(gd.IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
-
-
 def prepare(name, images):
     """What the network was trained to see: ImageNet-normalized or the image as it is."""
     return normalize(images) if FAMILIES[name][1] else images
@@ -112,25 +104,8 @@ def train(name, role, epochs=6, count=4800, batch=48, device='cpu', generation=0
     val_images, val_labels = make_dataset(400, seed=seed + 1, size=size)
     images, labels = torch.from_numpy(images), torch.from_numpy(labels)
     model = FAMILIES[name][0](len(CLASSES)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * (count // batch)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(count, generator=generator)
-        for i in range(count // batch):
-            idx = order[i * batch:(i + 1) * batch]
-            x = images[idx].to(device)
-            if torch.rand(1, generator=generator).item() < 0.5:
-                x = x.flip(-1)
-            if torch.rand(1, generator=generator).item() < 0.5:
-                x = x.flip(-2)
-            loss = F.cross_entropy(model(prepare(name, x)), labels[idx].to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+    fit(model, images, labels, epochs, batch, 2e-3, torch.Generator().manual_seed(seed),
+        lambda x: prepare(name, x), device=device)
     model.eval()
     with torch.no_grad():
         logits = model(prepare(name, torch.from_numpy(val_images).to(device)))
