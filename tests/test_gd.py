@@ -84,6 +84,7 @@ SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
             ('clamp', {'clamp': False, 'lr': 0.5}), ('decay', {'decay': 0}),
             ('gradient blur', {'grad_blur_sigma': 0}), ('octaves', {'octaves': 1}),
             ('spectral preconditioning (off by default)', {'spectrum_power': 3}),
+            ('gray border on the jittered path (off by default)', {'pad': 0.15}),
             ('gradient normalization', {'grad_norm': False}),
             ('softmax objective', {'softmax_objective': False}),
             ('grader phase', {'grader_phase': 0}),
@@ -113,7 +114,7 @@ def test_each_technique_can_be_turned_off(bundled, name, options):
 
 def test_every_default_has_a_switch_tested():
     techniques = {'jitter', 'blur_sigma', 'clamp', 'decay', 'grad_blur_sigma', 'octaves',
-                  'spectrum_power', 'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix'}
+                  'spectrum_power', 'pad', 'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix'}
     assert techniques <= set(gd.DEFAULT_OPTIONS)
     assert techniques == {k for _, options in SWITCHES for k in options} - {'lr'}
 
@@ -641,3 +642,54 @@ def test_spectrum_power_is_off_by_default_and_works_for_classes_and_channels(bun
                                    iterations=12, activation_of=module, **options)
     assert torch.equal(channel(), channel(spectrum_power=0))
     assert not torch.equal(channel(), channel(spectrum_power=3))
+
+
+# ---- the object prior: a gray border (options pad and grader_pad, off by default) ------------
+
+def test_gray_border_frames_the_image_unchanged():
+    x = torch.rand(1, 3, 10, 20)
+    framed = gd._gray_border(x, 0.1)  # 2 pixels: 0.1 of the longer side
+    assert framed.shape == (1, 3, 14, 24)
+    assert torch.equal(framed[..., 2:12, 2:22], x)
+    inside = torch.zeros_like(framed, dtype=torch.bool)
+    inside[..., 2:12, 2:22] = True
+    assert (framed[~inside] == 0.5).all()
+    assert gd._gray_border(x, 0.0) is x
+    np.random.seed(3)
+    offsets = set()
+    for _ in range(40):  # placed: the image anywhere within the doubled border, never cut
+        placed = gd._gray_border(x, 0.1, placed=True)
+        assert placed.shape == (1, 3, 14, 24)
+        found = [(i, j) for i in range(5) for j in range(5)
+                 if torch.equal(placed[..., i:i + 10, j:j + 20], x)]
+        assert len(found) == 1
+        offsets.add(found[0])
+    assert len(offsets) > 5
+
+
+@pytest.mark.parametrize('key', ['pad', 'grader_pad'])
+@pytest.mark.parametrize('value', [-0.1, 1.5, float('nan'), float('inf'), '0.1', True, None])
+def test_bad_border_width_is_refused(bundled, key, value):
+    model, _ = bundled
+    with pytest.raises(ValueError, match=key + ' must be a number >= 0 and <= 1'):
+        gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1,
+                            **{key: value})
+
+
+def test_grader_pad_joins_only_once_the_grade_is_won(bundled, monkeypatch):
+    model, _ = bundled
+
+    def run(**options):
+        np.random.seed(2)
+        torch.manual_seed(2)
+        model.eval()
+        return gd.gradient_descent(gray_noise(32, 2), model, class_loss(4), iterations=24,
+                                   mode='eval', **options)
+    assert gd.DEFAULT_OPTIONS['pad'] == 0 and gd.DEFAULT_OPTIONS['grader_pad'] == 0
+    plain = run()
+    monkeypatch.setattr(gd, 'GRADER_PAD_FROM', 2.0)  # a grade never reached: no frame
+    assert torch.equal(run(grader_pad=0.3), plain)
+    monkeypatch.setattr(gd, 'GRADER_PAD_FROM', 0.0)  # always reached: the frame is scored
+    framed = run(grader_pad=0.3)
+    assert (framed - plain).abs().max().item() > 1e-4
+    assert framed.shape == plain.shape and 0 <= framed.min() and framed.max() <= 1
