@@ -53,7 +53,8 @@ How `gradient_descent` makes the graded number high
 
 Extra-credit techniques (keyword arguments of `gradient_descent`, defaults in DEFAULT_OPTIONS):
 jitter, image blur, clamping to [0, 1], weight decay towards gray (0.5), gradient blur,
-spectral (1 / f) preconditioning, multi-scale (octaves), gradient normalization; and channel
+spectral (1 / f) preconditioning, a gray border as an object-on-a-background prior (options
+pad and grader_pad), multi-scale (octaves), gradient normalization; and channel
 visualization of middle layers through
 `forward_and_return_activation` (``--layer`` / ``--channel`` on the command line).
 """

@@ -693,3 +693,17 @@ def test_grader_pad_joins_only_once_the_grade_is_won(bundled, monkeypatch):
     framed = run(grader_pad=0.3)
     assert (framed - plain).abs().max().item() > 1e-4
     assert framed.shape == plain.shape and 0 <= framed.min() and framed.max() <= 1
+
+
+@pytest.mark.parametrize('text,message', [
+    ('{"padd": 1}', 'unknown option(s) padd'),
+    ('[0.15]', 'must be a JSON object'),
+    ('{"pad": 3}', 'pad must be a number >= 0 and <= 1'),
+    ('{pad: 1}', 'must be a JSON object of gradient_descent keywords')])
+def test_bundled_evaluation_refuses_bad_options_before_running(text, message, capsys, tmp_path):
+    from visualize import evaluate
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(['--options', text, '--out', str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not os.listdir(str(tmp_path))  # refused before anything ran or was written

@@ -1,11 +1,13 @@
 """Naive vs project class visualization on the bundled model, side by side.
 
     python -m visualize.evaluate --out out/eval [--iterations 256] [--starts 2] [--ablation]
+                                 [--options JSON]
 
 For every class of the bundled model, from the skeleton's gray-noise start:
   naive   - plain gradient ascent on loss(model(normalize_and_jitter(image))), fixed step, no
             other technique; the result is clamped to [0, 1] at the end so it is an image;
-  project - gd.gradient_descent with its defaults.
+  project - gd.gradient_descent with its defaults, or with --options (a JSON object of its
+            keywords, e.g. '{"spectrum_power": 3, "pad": 0.15, "grader_pad": 0.3}').
 Both run with the model in eval mode (the naive method in training mode would also rewrite the
 BatchNorm statistics), so the comparison is about the optimization only.
 
@@ -146,7 +148,21 @@ def main(argv=None):
     parser.add_argument('--starts', type=int, default=2, help='random starts per class')
     parser.add_argument('--ablation', action='store_true',
                         help='also run the project method with each technique turned off')
+    parser.add_argument('--options', default='{}', metavar='JSON',
+                        help='gradient_descent keywords for the project method')
     args = parser.parse_args(argv)
+    try:
+        options = json.loads(args.options)
+    except ValueError as error:
+        parser.error('--options must be a JSON object of gradient_descent keywords (%s)' % error)
+    if not isinstance(options, dict):
+        parser.error('--options must be a JSON object, e.g. \'{"pad": 0.15}\', not %s'
+                     % args.options)
+    try:
+        gd._check_options(options)
+    except (TypeError, ValueError) as error:
+        parser.error('--options: %s' % error)
+    args.options = options
     torch.set_num_threads(min(2, torch.get_num_threads()))
     os.makedirs(args.out, exist_ok=True)
     model, meta = gd.load_bundled(device='cpu')
@@ -167,7 +183,7 @@ def main(argv=None):
             torch.manual_seed(seed)
             model.train()  # as the course's main() leaves it
             image_project = gd.gradient_descent(start_image(size, seed), model, loss,
-                                                args.iterations)
+                                                args.iterations, **options)
             project = measure(image_project, label, model, judge, rng)
             results.append({'label': label, 'class': name, 'start': start,
                             'naive': measure(image_naive, label, model, judge, rng),
@@ -189,7 +205,8 @@ def main(argv=None):
         np.random.seed(channel)
         x0 = start_image(size, 1000 + channel)
         naive_img = _naive_channel(x0, model, module, channel, args.iterations)
-        project_img = gd.gradient_descent(x0, model, loss, args.iterations, activation_of=module)
+        project_img = gd.gradient_descent(x0, model, loss, args.iterations, activation_of=module,
+                                          **options)
         channel_rows.append([naive_img, project_img])
         titles.append('features[%d] ch %d' % (CHANNEL_LAYER, channel))
         bar.update(1)
@@ -198,13 +215,13 @@ def main(argv=None):
 
     ablation = []
     if args.ablation:
-        for title, options in ABLATIONS:
+        for title, switch in ABLATIONS:
             per = []
             for label in range(len(classes)):
                 np.random.seed(100 * label)
                 img = gd.gradient_descent(start_image(size, 100 * label), model,
                                           lambda out, label=label: out[0, label].mean(),
-                                          args.iterations, **options)
+                                          args.iterations, **dict(options, **switch))
                 per.append({'project': measure(img, label, model, judge, rng)})
             ablation.append((title, {k: mean_of(per, 'project', k)
                                      for k in ('graded', 'transfer', 'shift', 'blur', 'hf')},
@@ -234,9 +251,12 @@ def write_report(args, results, ablation, elapsed, classes):
              '%.0f s for the channel visualizations (8 channels, naive and project). The model '
              'starts each project run in training mode, as the course\'s main() leaves it; '
              'graded is measured in the mode gradient_descent left it in (eval on %d of %d '
-             'images). Means over all images; graded min is the lowest graded probability.'
+             'images). Means over all images; graded min is the lowest graded probability. '
+             'project: gradient_descent with %s.'
              % (len(classes), args.starts, args.iterations, elapsed, channel_elapsed,
-                sum(r['project']['mode'] == 'eval' for r in results), len(results)), '',
+                sum(r['project']['mode'] == 'eval' for r in results), len(results),
+                'options %s' % json.dumps(args.options, sort_keys=True) if args.options
+                else 'its defaults'), '',
              '| measure | naive | project |', '|---|---|---|']
     for key, title in keys:
         lines.append('| %s | %.4f | %.4f |' % (title, mean_of(results, 'naive', key),
