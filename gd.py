@@ -23,9 +23,10 @@ How `gradient_descent` makes the graded number high
   'auto' (the default) and a model that has BatchNorm or dropout, the first part of the grader
   phase is a race: the eval-mode and the training-mode image take turns, each optimized on the
   grader's path in its own mode; then the graded probability of each is estimated (training
-  mode: the mean over several forwards, so dropout's draw is averaged), the higher one is kept,
-  the rest of the grader phase optimizes it in its mode (training mode: dropout drawn per step)
-  and the model is left in that mode.  Every forward in training mode that is not the grader's
+  mode: the mean over several forwards, so dropout's draw is averaged), the higher one is kept
+  (training mode must lead by more than its estimate's standard error), the rest of the grader
+  phase optimizes it in its mode (training mode: dropout drawn per step) and the model is left
+  in that mode.  Every forward in training mode that is not the grader's
   runs with the model's buffers saved and restored, so no parameter or buffer changes.  A model
   that cannot run in training mode on one image (BatchNorm left with one value per channel)
   stays in eval mode.  The decision and both estimates go to the ``log`` callback (gd.py's
@@ -620,7 +621,8 @@ DEFAULT_OPTIONS = {
     # 64 iterations, so that the decision costs a short run little.
     'train_forwards': 4,
     # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates' (and,
-    # after a race, 'trace': each mode's graded value at its grader's-path steps of the race).
+    # after a race, 'trace': each mode's graded value at its grader's-path steps of the race,
+    # and 'train_error': the standard error of training mode's estimate).
     'record': None,
     # phase messages (octave ends, the mode decision, the final graded estimate): log(str).
     'log': None,
@@ -979,11 +981,11 @@ def _graded_value(logits, loss, class_weights):
     return float((weights * logits.softmax(1)).sum())
 
 
-def _estimate(model, image, loss, class_weights, mode, forwards):
+def _graded_samples(model, image, loss, class_weights, mode, forwards):
     """The graded probability of `image` with the model in `mode`, as the grader computes it
-    (the image as it is).  Training mode: the mean over `forwards` forward passes, so that
-    dropout's draw is averaged; buffers protected.  None when the model cannot run in that mode
-    on this image (e.g. BatchNorm1d in training mode with a batch of one)."""
+    (the image as it is): one value in eval mode, `forwards` values in training mode (dropout
+    draws anew each time); buffers protected.  None when the model cannot run in that mode on
+    this image (e.g. BatchNorm1d in training mode with a batch of one)."""
     _set_mode(model, mode)
     values = []
     try:
@@ -992,7 +994,21 @@ def _estimate(model, image, loss, class_weights, mode, forwards):
                 values.append(_graded_value(model(image), loss, class_weights))
     except (RuntimeError, ValueError):
         return None
-    return float(np.mean(values))
+    return values
+
+
+def _estimate(model, image, loss, class_weights, mode, forwards):
+    """The mean of _graded_samples (None where they are None)."""
+    values = _graded_samples(model, image, loss, class_weights, mode, forwards)
+    return None if values is None else float(np.mean(values))
+
+
+def _standard_error(values):
+    """The standard error of the mean of `values` (0 for one value, or for equal values: no
+    dropout, so every training-mode forward computes the same)."""
+    if len(values) < 2:
+        return 0.0
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
 
 
 # ---- the plan: which path, which mode and which image each step works on --------------------
@@ -1159,32 +1175,42 @@ class _Run(object):
         if self.opt['log'] is not None:
             self.opt['log'](message)
 
-    def choose(self, mode, report=True, estimates=None):
+    def choose(self, mode, report=True, estimates=None, error=0.0):
         """Commits to the mode of the grader phase (and of the model afterwards)."""
         self.chosen = mode
         self.record.update({'mode': mode, 'estimates': estimates})
         if estimates is not None:  # a race was run: how each mode's graded value moved in it
             self.record['trace'] = {m: list(v) for m, v in self.trace.items()}
+            self.record['train_error'] = error
         if not report:
             return
         if estimates is not None:
-            self.say('mode: %s (graded estimate eval %s, training %s, mean of %d forwards)'
+            self.say('mode: %s (graded estimate eval %s, training %s%s, mean of %d forwards)'
                      % ((_MODE_NAMES[mode],) + tuple(
                          '-' if estimates[m] is None else '%.4f' % estimates[m]
-                         for m in ('eval', 'train')) + (self.train_forwards,)))
+                         for m in ('eval', 'train'))
+                        + (' +- %.4f' % error if error else '', self.train_forwards)))
         else:
             self.say('mode: %s (%s)' % (_MODE_NAMES[mode], 'mode=%r' % self.opt['mode']
                                         if self.opt['mode'] != 'auto' else 'no BatchNorm or '
                                         'dropout: both modes compute the same'))
 
     def decide(self, images):
-        """The race's end: the graded estimate of each mode's image, the higher one kept."""
-        estimates = {mode: self.estimate(images[mode] if mode in images else images['eval'],
-                                         mode)
-                     for mode in ('eval', 'train')}
+        """The race's end: the graded estimate of each mode's image, the higher one kept.
+
+        Eval mode's estimate is exact; training mode's, with dropout, is the mean of a few
+        random forwards (and the grader sees one draw).  So training mode wins only by more
+        than its estimate's standard error: a lead within its own noise keeps eval mode."""
+        samples = {mode: _graded_samples(self.model, _resize(images.get(mode, images['eval']),
+                                                             self.full_size),
+                                         self.loss, self.class_weights, mode,
+                                         self.train_forwards)
+                   for mode in ('eval', 'train')}
+        estimates = {m: None if v is None else float(np.mean(v)) for m, v in samples.items()}
+        error = 0.0 if samples['train'] is None else _standard_error(samples['train'])
         train_wins = (estimates['train'] is not None and estimates['eval'] is not None
-                      and estimates['train'] > estimates['eval'])
-        self.choose('train' if train_wins else 'eval', True, estimates)
+                      and estimates['train'] - error > estimates['eval'])
+        self.choose('train' if train_wins else 'eval', True, estimates, error)
 
     def step(self, images, entry, iteration):
         """One step of the plan on the image of its mode ({mode: image}); returns the images."""

@@ -707,3 +707,23 @@ def test_bundled_evaluation_refuses_bad_options_before_running(text, message, ca
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not os.listdir(str(tmp_path))  # refused before anything ran or was written
+
+
+@pytest.mark.parametrize('train_samples,chosen', [
+    ([0.80, 0.80, 0.80, 0.80], 'train'),  # no dropout: exact, and it leads
+    ([0.70, 0.90, 0.65, 0.95], 'eval'),   # mean 0.80, a lead within its own noise
+    ([0.95, 0.97, 0.96, 0.98], 'train'),  # noisy, but far ahead
+    (None, 'eval')])                      # training mode cannot run
+def test_race_decision_weighs_training_modes_noise(monkeypatch, train_samples, chosen):
+    samples = {'eval': [0.78], 'train': train_samples}
+    monkeypatch.setattr(gd, '_graded_samples',
+                        lambda model, image, loss, weights, mode, forwards: samples[mode])
+    record = {}
+    options = dict(gd.DEFAULT_OPTIONS, record=record)
+    run = gd._Run(torch.nn.Linear(1, 1), class_loss(0), options, (8, 8), 256)
+    run.decide({'eval': torch.rand(1, 3, 8, 8), 'train': torch.rand(1, 3, 8, 8)})
+    assert record['mode'] == chosen and run.chosen == chosen
+    if train_samples is not None:
+        assert record['estimates']['train'] == pytest.approx(np.mean(train_samples))
+        assert record['train_error'] == pytest.approx(
+            np.std(train_samples, ddof=1) / 2.0, abs=1e-12)
