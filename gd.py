@@ -922,7 +922,7 @@ def _check_options(options):
         value = opt[key]
         number = (not isinstance(value, bool)
                   and isinstance(value, (int, float, np.integer, np.floating)))
-        if not number or not 0 <= value <= top or value == float('inf'):
+        if not number or not (math.isfinite(value) and 0 <= value <= top):
             raise ValueError('%s must be a number >= 0%s (%s; 0 turns it off), got %r'
                              % (key, '' if top == float('inf') else ' and <= %g' % top,
                                 meaning, value))
@@ -995,12 +995,6 @@ def _graded_samples(model, image, loss, class_weights, mode, forwards):
     except (RuntimeError, ValueError):
         return None
     return values
-
-
-def _estimate(model, image, loss, class_weights, mode, forwards):
-    """The mean of _graded_samples (None where they are None)."""
-    values = _graded_samples(model, image, loss, class_weights, mode, forwards)
-    return None if values is None else float(np.mean(values))
 
 
 def _standard_error(values):
@@ -1201,10 +1195,7 @@ class _Run(object):
         Eval mode's estimate is exact; training mode's, with dropout, is the mean of a few
         random forwards (and the grader sees one draw).  So training mode wins only by more
         than its estimate's standard error: a lead within its own noise keeps eval mode."""
-        samples = {mode: _graded_samples(self.model, _resize(images.get(mode, images['eval']),
-                                                             self.full_size),
-                                         self.loss, self.class_weights, mode,
-                                         self.train_forwards)
+        samples = {mode: self.samples(images.get(mode, images['eval']), mode)
                    for mode in ('eval', 'train')}
         estimates = {m: None if v is None else float(np.mean(v)) for m, v in samples.items()}
         error = 0.0 if samples['train'] is None else _standard_error(samples['train'])
@@ -1259,9 +1250,13 @@ class _Run(object):
             self.opt['progress'](iteration + 1, _progress_info(self, entry, len(self.sizes)))
         return images
 
+    def samples(self, x, mode):
+        return _graded_samples(self.model, _resize(x, self.full_size), self.loss,
+                               self.class_weights, mode, self.train_forwards)
+
     def estimate(self, x, mode):
-        return _estimate(self.model, _resize(x, self.full_size), self.loss, self.class_weights,
-                         mode, self.train_forwards)
+        values = self.samples(x, mode)
+        return None if values is None else float(np.mean(values))
 
 
 def gradient_descent(input, model, loss, iterations=256, **options):

@@ -414,8 +414,8 @@ def test_estimates_leave_the_buffers_bit_identical():
     state = copy.deepcopy(model.state_dict())
     image = torch.rand(1, 3, 8, 8)
     weights = gd._ClassWeights(class_loss(1))
-    value = gd._estimate(model, image, class_loss(1), weights, 'train', 4)
-    assert 0 < value < 1 and model.training
+    values = gd._graded_samples(model, image, class_loss(1), weights, 'train', 4)
+    assert len(values) == 4 and all(0 < v < 1 for v in values) and model.training
     for name, v in model.state_dict().items():
         assert torch.equal(v, state[name]), name
     model(image)  # the check can fail: a plain training-mode forward writes them
