@@ -3,9 +3,10 @@
 
 Adam with a one-cycle learning rate, a fresh permutation of the data each epoch and random
 flips.  Every random number comes from one generator, in a fixed order (the permutation, then
-per batch the two flips, then whatever `augment` draws), so a model is a function of its seeds:
-running the code again on the CPU reproduces the committed weights (assets/) and the cached zoo
-(out/zoo) bit for bit.  Changing the order of the draws changes every model trained here.
+per batch the two flips, then whatever `augment` draws), so on one CPU, thread count and torch
+version a model is a function of its seeds: retraining the zoo's plain model gives its cached
+weights (out/zoo) bit for bit.  Changing the order of the draws changes every model trained
+here, the bundled weights in assets/ included.
 """
 import os
 import sys
