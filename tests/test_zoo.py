@@ -66,6 +66,9 @@ def test_a_generation_is_a_fresh_zoo(tmp_path):
                                                                         'model', 1)
     with pytest.raises(SystemExit, match='--generation must be 0 or more'):
         zoo.main(['--generation', '-1', '--out', str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_info:  # argparse: a sentence on stderr, status 2
+        zoo_eval.main(['--generation', '-1', '--out', str(tmp_path)])
+    assert exit_info.value.code == 2 and not os.listdir(str(tmp_path))
 
 
 def test_report_marks_methods_that_could_not_run():

@@ -236,6 +236,9 @@ def main(argv=None):
     parser.add_argument('--report-only', action='store_true',
                         help='only write ZOO.md from the zoo_<model>.json already in --out')
     args = parser.parse_args(argv)
+    if args.generation < 0:
+        parser.error('--generation must be 0 or more (the zoo\'s generation), not %d'
+                     % args.generation)
     names = {'held-out': zoo.HELD_OUT, 'tune': zoo.TUNE,
              'all': zoo.TUNE + zoo.HELD_OUT}[args.split]
     if args.models:
