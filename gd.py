@@ -60,6 +60,7 @@ visualization of middle layers through
 `forward_and_return_activation` (``--layer`` / ``--channel`` on the command line).
 """
 import argparse
+import functools
 import importlib
 import math
 import os
@@ -646,26 +647,17 @@ def _gaussian_kernel(sigma):
     return torch.tensor(_gaussian_taps(sigma, radius), dtype=torch.float32)
 
 
-_BLUR_BASES = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _blur_basis(n, radius, device, dtype):
     """(2 * radius + 1, n * n) tensor B: taps @ B, viewed (n, n), is the matrix M such that
     M @ v is v reflect-padded by `radius` and convolved with the taps.  Cached: it depends only
     on the side and the radius, so each step builds its blur matrix with one product."""
-    key = (n, radius, str(device), dtype)
-    basis = _BLUR_BASES.get(key)
-    if basis is None:
-        index = np.abs(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None, :])
-        index = np.where(index > n - 1, 2 * (n - 1) - index, index)  # reflect, no edge repeat
-        array = np.zeros((2 * radius + 1, n, n), dtype=np.float32)
-        for t in range(2 * radius + 1):
-            array[t, np.arange(n), index[:, t]] += 1.0
-        basis = torch.from_numpy(array.reshape(2 * radius + 1, n * n)).to(device, dtype)
-        if len(_BLUR_BASES) >= 64:
-            _BLUR_BASES.clear()
-        _BLUR_BASES[key] = basis
-    return basis
+    index = np.abs(np.arange(n)[:, None] + np.arange(-radius, radius + 1)[None, :])
+    index = np.where(index > n - 1, 2 * (n - 1) - index, index)  # reflect, no edge repeat
+    array = np.zeros((2 * radius + 1, n, n), dtype=np.float32)
+    for t in range(2 * radius + 1):
+        array[t, np.arange(n), index[:, t]] += 1.0
+    return torch.from_numpy(array.reshape(2 * radius + 1, n * n)).to(device, dtype)
 
 
 def _blur_matrix(n, taps, radius):
@@ -705,26 +697,17 @@ def gaussian_blur(img, sigma):
     return F.conv2d(out, kernel, groups=channels)
 
 
-_SPECTRAL_GAINS = {}
-
-
+@functools.lru_cache(maxsize=64)
 def _spectral_gain(height, width, power, device, dtype):
     """(height, width // 2 + 1) tensor: the gain (f_min / max(f, f_min)) ** power at each of
     rfftn's frequencies; f = |(fy, fx)| in cycles per pixel, f_min = 1 / max(height, width), so
     the mean (f = 0) and the slowest waves pass unchanged.  Cached per size; built with numpy
     (torch 1.7's torch.fft has no fftfreq)."""
-    key = (height, width, float(power), str(device), dtype)
-    gain = _SPECTRAL_GAINS.get(key)
-    if gain is None:
-        fy = np.fft.fftfreq(height)[:, None]
-        fx = np.fft.rfftfreq(width)[None, :]
-        f_min = 1.0 / max(height, width)
-        f = np.maximum(np.sqrt(fx * fx + fy * fy), f_min)
-        gain = torch.from_numpy((f_min / f) ** float(power)).to(device, dtype)
-        if len(_SPECTRAL_GAINS) >= 64:
-            _SPECTRAL_GAINS.clear()
-        _SPECTRAL_GAINS[key] = gain
-    return gain
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    f_min = 1.0 / max(height, width)
+    f = np.maximum(np.sqrt(fx * fx + fy * fy), f_min)
+    return torch.from_numpy((f_min / f) ** float(power)).to(device, dtype)
 
 
 def spectral_filter(img, power):
@@ -1060,7 +1043,6 @@ class _Run(object):
                                max(8, int(round(full_size[1] / factor)))))
         # the model sees the smaller octaves at their own size ('octave') until that fails
         self.own_size = opt['octave_forward'] == 'octave'
-        self.spectrum_power = float(opt['spectrum_power'])
         self.last_graded = None  # the graded probability last seen on the grader's path
         # the mode race: the mode committed to (None until decided), whether training mode
         # failed, and what the caller gets to see (option record)
@@ -1148,8 +1130,8 @@ class _Run(object):
         scale = x.shape[-1] / float(self.full_size[-1])
         if opt['grad_blur_sigma'] > 0:
             grad = gaussian_blur(grad, opt['grad_blur_sigma'] * (1.0 - 0.5 * done) * scale)
-        if self.spectrum_power > 0 and entry['phase'] == 'shape':
-            grad = spectral_filter(grad, self.spectrum_power)
+        if opt['spectrum_power'] > 0 and entry['phase'] == 'shape':
+            grad = spectral_filter(grad, opt['spectrum_power'])
         lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * done)
         if opt['grad_norm']:
             x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
