@@ -89,6 +89,7 @@ SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
             ('softmax objective', {'softmax_objective': False}),
             ('grader phase', {'grader_phase': 0}),
             ('octaves at full size', {'octave_forward': 'full'}),
+            ('octaves share every step', {'octave_steps': 'all'}),
             ('both paths every grader step', {'grader_mix': 'sum'})]
 
 
@@ -114,7 +115,8 @@ def test_each_technique_can_be_turned_off(bundled, name, options):
 
 def test_every_default_has_a_switch_tested():
     techniques = {'jitter', 'blur_sigma', 'clamp', 'decay', 'grad_blur_sigma', 'octaves',
-                  'spectrum_power', 'pad', 'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix'}
+                  'spectrum_power', 'pad', 'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix',
+                  'octave_steps'}
     assert techniques <= set(gd.DEFAULT_OPTIONS)
     assert techniques == {k for _, options in SWITCHES for k in options} - {'lr'}
 
@@ -291,9 +293,28 @@ def test_grader_path_share_and_last_step():
     assert gd._grader_path_steps(4, 1.0) == [False, True, False, True]
 
 
+@pytest.mark.parametrize('iterations', [10, 64, 256])
+def test_every_octave_shapes_before_the_grader_phase(iterations):
+    opt = gd._check_options({})
+    steps = gd._plan(iterations, opt, True, False)
+    shaping = [s['octave'] for s in steps if s['phase'] == 'shape']
+    counts = [shaping.count(k) for k in range(opt['octaves'])]
+    assert max(counts) - min(counts) <= 1 and min(counts) >= 2, counts
+    # the grader phase runs at full size (the last octave), after the shaping
+    assert all(s['octave'] == opt['octaves'] - 1 for s in steps if s['phase'] != 'shape')
+    # 'all' shares every step: the grader phase then eats most of the last octave
+    old = gd._plan(iterations, gd._check_options({'octave_steps': 'all'}), True, False)
+    last = [s for s in old if s['octave'] == opt['octaves'] - 1]
+    assert sum(s['phase'] == 'shape' for s in last) < counts[-1]
+    # without a class loss there is no grader phase, and both share every step alike
+    assert gd._plan(iterations, opt, False, False) == gd._plan(
+        iterations, gd._check_options({'octave_steps': 'all'}), False, False)
+
+
 def test_bad_mode_options_are_refused(bundled):
     model, _ = bundled
-    for options in ({'grader_mix': 'both'}, {'octave_forward': 'half'}):
+    for options in ({'grader_mix': 'both'}, {'octave_forward': 'half'},
+                    {'octave_steps': 'grader'}):
         with pytest.raises(ValueError):
             gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1, **options)
 
