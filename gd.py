@@ -36,7 +36,9 @@ How `gradient_descent` makes the graded number high
   fed as it is, without normalization or jitter, on two steps out of three (the last included;
   option ``grader_mix``), the jittered path on the others.  Image blur is switched off there and
   the image is clamped after every step, so the returned image is exactly the one that was
-  optimized.
+  optimized.  The grader phase runs at full size after the octaves: they share the steps before
+  it (option ``octave_steps``), so the full-size picture has been shaped on the jittered path
+  before the grader's path takes over.
 * Option ``spectrum_power`` (off by default) grows the picture as large, smooth structures
   first: before the grader phase every gradient is filtered by 1 / f ** power in the Fourier
   domain, which is gradient ascent on a 1 / f-scaled Fourier parameterization of the image (see
@@ -592,9 +594,11 @@ DEFAULT_OPTIONS = {
     # at full size, after every octave has had its share of shaping), or 'all', every step.
     # With 'all' and the defaults the grader phase (the last 30%) filled all but 8 of the last
     # octave's 85 steps, so the full-size picture was hardly shaped on the jittered path.  On
-    # the zoo (tuning data, 12 models) 'shape' raised the transfer to an independent model
-    # (0.703 -> 0.731 and 0.606 -> 0.679 on two generations' held-out families, ...)
-    # and the graded min; visualize/RESULTS.md has the runs.
+    # the zoo's tuning data (12 models, three generations) 'shape' raised the transfer to an
+    # independent model in each generation (0.725 -> 0.741, 0.703 -> 0.731, 0.606 -> 0.679) and
+    # the graded min (0.781 -> 0.793, 0.805 -> 0.835, 0.840 -> 0.886); on the bundled SmallNet
+    # transfer moved 0.821 -> 0.805.  A step costs a little more (more of them at full size).
+    # visualize/RESULTS.md has the runs.
     'octave_steps': 'shape',
     # what the model sees in the smaller octaves (the jittered path): 'octave', the image at the
     # octave's own size (the classic technique: the network works on the coarse image, and a
