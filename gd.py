@@ -962,11 +962,14 @@ class _ProtectedBuffers(object):
         return False
 
 
-def _set_mode(model, mode):
-    if mode == 'train':
-        model.train()
-    else:
-        model.eval()
+def _set_mode(model, mode, modules=None):
+    """The model in `mode`; `modules`: list(model.modules()), when the caller has it."""
+    # train()/eval() write an attribute on every module, a tenth of a step on a small model: only
+    # called when some module is not in the mode yet (a model whose own train() leaves modules in
+    # the other mode simply gets the call every time, as before)
+    flag = mode == 'train'
+    if any(m.training != flag for m in (model.modules() if modules is None else modules)):
+        model.train(flag)
 
 
 def _graded_value(logits, loss, class_weights):
@@ -1042,6 +1045,7 @@ class _Run(object):
 
     def __init__(self, model, loss, opt, full_size, iterations):
         self.model, self.loss, self.opt = model, loss, opt
+        self.modules = list(model.modules())
         self.module = opt['activation_of']
         self.full_size, self.iterations = full_size, iterations
         step = opt['jitter_step']
@@ -1081,7 +1085,7 @@ class _Run(object):
 
     def jittered_logits(self, x, full):
         """The jittered, normalized path, in eval mode; at the octave's size when allowed."""
-        _set_mode(self.model, 'eval')
+        _set_mode(self.model, 'eval', self.modules)
         if self.own_size and tuple(x.shape[-2:]) != self.full_size:
             scale = x.shape[-1] / float(self.full_size[-1])
             try:
@@ -1093,7 +1097,7 @@ class _Run(object):
 
     def raw_objective(self, full, mode):
         """The grader's path: the full-size image as it is, the model in `mode`."""
-        _set_mode(self.model, mode)
+        _set_mode(self.model, mode, self.modules)
         logits = self.forward(full())
         if logits.dim() == 2:
             self.last_graded = _graded_value(logits.detach(), self.loss, self.class_weights)

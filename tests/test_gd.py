@@ -417,6 +417,36 @@ def test_mode_decision_where_eval_mode_is_not_capped():
     assert model(image).softmax(1)[0, 1].item() > 0.99
 
 
+def test_set_mode_reaches_every_module_and_skips_only_when_all_agree():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Dropout(), torch.nn.BatchNorm1d(2)))
+    model.eval()
+    model[1][1].train()  # a mixed state: one module still in training mode
+    for modules in (None, list(model.modules())):
+        gd._set_mode(model, 'eval', modules)
+        assert not any(m.training for m in model.modules())
+        gd._set_mode(model, 'train', modules)
+        assert all(m.training for m in model.modules())
+        model[1][0].eval()
+
+    calls = []
+
+    class FrozenNorm(torch.nn.Sequential):  # its own train() keeps the norm layer in eval mode
+        def train(self, mode=True):
+            calls.append(mode)
+            super(FrozenNorm, self).train(mode)
+            self[1].eval()
+            return self
+
+    frozen = FrozenNorm(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    frozen.train()
+    del calls[:]
+    gd._set_mode(frozen, 'train')
+    gd._set_mode(frozen, 'train')  # still mixed after its train(): called again, as before
+    gd._set_mode(frozen, 'eval')
+    gd._set_mode(frozen, 'eval')  # all in eval mode already: skipped
+    assert calls == [True, True, False]
+
+
 def test_fixed_modes_and_models_without_mode_dependent_layers():
     model = NormThenPool(running_var=1e6)
     _, record = run_mode(model, mode='eval')
