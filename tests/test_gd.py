@@ -115,8 +115,8 @@ def test_each_technique_can_be_turned_off(bundled, name, options):
 
 def test_every_default_has_a_switch_tested():
     techniques = {'jitter', 'blur_sigma', 'clamp', 'decay', 'grad_blur_sigma', 'octaves',
-                  'spectrum_power', 'pad', 'grad_norm', 'softmax_objective', 'grader_phase', 'octave_forward', 'grader_mix',
-                  'octave_steps'}
+                  'spectrum_power', 'pad', 'grad_norm', 'softmax_objective', 'grader_phase',
+                  'octave_forward', 'grader_mix', 'octave_steps'}
     assert techniques <= set(gd.DEFAULT_OPTIONS)
     assert techniques == {k for _, options in SWITCHES for k in options} - {'lr'}
 
@@ -418,7 +418,8 @@ def test_mode_decision_where_eval_mode_is_not_capped():
 
 
 def test_set_mode_reaches_every_module_and_skips_only_when_all_agree():
-    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sequential(torch.nn.Dropout(), torch.nn.BatchNorm1d(2)))
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Dropout(), nn.BatchNorm1d(2)))
     model.eval()
     model[1][1].train()  # a mixed state: one module still in training mode
     for modules in (None, list(model.modules())):
@@ -430,14 +431,14 @@ def test_set_mode_reaches_every_module_and_skips_only_when_all_agree():
 
     calls = []
 
-    class FrozenNorm(torch.nn.Sequential):  # its own train() keeps the norm layer in eval mode
+    class FrozenNorm(nn.Sequential):  # its own train() keeps the norm layer in eval mode
         def train(self, mode=True):
             calls.append(mode)
             super(FrozenNorm, self).train(mode)
             self[1].eval()
             return self
 
-    frozen = FrozenNorm(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    frozen = FrozenNorm(nn.Linear(2, 2), nn.BatchNorm1d(2))
     frozen.train()
     del calls[:]
     gd._set_mode(frozen, 'train')
