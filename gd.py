@@ -655,11 +655,6 @@ def _gaussian_taps(sigma, radius):
     return [t / total for t in taps]
 
 
-def _gaussian_kernel(sigma):
-    radius = max(1, int(math.ceil(2.5 * sigma)))
-    return torch.tensor(_gaussian_taps(sigma, radius), dtype=torch.float32)
-
-
 @functools.lru_cache(maxsize=64)
 def _blur_basis(n, radius, device, dtype):
     """(2 * radius + 1, n * n) tensor B: taps @ B, viewed (n, n), is the matrix M such that
