@@ -139,16 +139,27 @@ def load(name, role, directory=DEFAULT_DIR, log=print, device='cpu', generation=
     return model, checkpoint['accuracy']
 
 
+def generation(text):
+    """argparse type of --generation (here and in visualize.zoo_eval): an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            "must be 0 or more (the zoo's generation: 0 as first trained, G > 0 other seeds "
+            'and drawings), not %r' % text)
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default=DEFAULT_DIR)
     parser.add_argument('--only', default=None, help='comma-separated family names')
     parser.add_argument('--device', default='cpu', help='where to train (cpu: reproducible)')
-    parser.add_argument('--generation', type=int, default=0,
+    parser.add_argument('--generation', type=generation, default=0,
                         help='0: the zoo as first trained; G > 0: other seeds and drawings')
     args = parser.parse_args(argv)
-    if args.generation < 0:
-        raise SystemExit('error: --generation must be 0 or more, not %d' % args.generation)
     torch.set_num_threads(1)
     names = args.only.split(',') if args.only else sorted(FAMILIES)
     for name in names:

@@ -231,14 +231,11 @@ def main(argv=None):
     parser.add_argument('--variant', action='append', default=[], metavar='TITLE=JSON',
                         help='also run gradient_descent with these options, e.g. '
                              '\'no zoom={"zoom": 0, "rotate": 0}\' (repeatable)')
-    parser.add_argument('--generation', type=int, default=0,
+    parser.add_argument('--generation', type=zoo.generation, default=0,
                         help='the zoo\'s generation (visualize.zoo --generation)')
     parser.add_argument('--report-only', action='store_true',
                         help='only write ZOO.md from the zoo_<model>.json already in --out')
     args = parser.parse_args(argv)
-    if args.generation < 0:
-        parser.error('--generation must be 0 or more (the zoo\'s generation), not %d'
-                     % args.generation)
     names = {'held-out': zoo.HELD_OUT, 'tune': zoo.TUNE,
              'all': zoo.TUNE + zoo.HELD_OUT}[args.split]
     if args.models:
