@@ -88,3 +88,19 @@ def test_report_marks_methods_that_could_not_run():
     assert '| train (could not run on 1 images) | n/a | n/a |' in text
     assert '| auto | 0.900 | 0.900 | 0.500 | 0.500 | 0.0100 |' in text
     assert '| bound: better adam mode per image | 0.900 | 0.900 |' in text
+
+
+def test_report_sets_each_method_beside_auto_image_by_image():
+    def row(seed, auto, variant):
+        r = {'model': 'plain', 'label': 0, 'class': 'disc', 'seed': seed}
+        for method, transfer in (('auto', auto), ('wider', variant)):
+            r[method] = {'graded': 0.9, 'transfer': transfer, 'mode': 'eval', 'seconds': 1.0}
+        return r
+    # differences +0.4 and -0.2: mean +0.1, standard error 0.3, one better and one worse
+    rows = [row(0, 0.2, 0.6), row(1, 0.4, 0.2)]
+    assert zoo_eval.paired(rows, 'wider', 'transfer') == pytest.approx((0.1, 0.3, 1, 1))
+    text = zoo_eval.report([{'model': 'plain', 'accuracy': 0.9, 'judge_accuracy': 0.8,
+                             'rows': rows, 'device': 'cpu', 'generation': 0}], 'tune')
+    assert '| wider | +0.000 +- 0.000 | +0.100 +- 0.300 | 1 / 1 |' in text
+    # one image has no error to give
+    assert zoo_eval.paired(rows[:1], 'wider', 'transfer') is None

@@ -163,6 +163,21 @@ def _fmt(values, how):
     return '%.3f' % (np.mean(values) if how == 'mean' else np.min(values))
 
 
+def paired(rows, method, key, against='auto'):
+    """`method` against `against`, image by image, on `key` ('graded' or 'transfer'): the mean
+    difference, its standard error, and on how many images it is better / worse by more than
+    0.1 (None where fewer than two images have both).
+
+    Transfer is nearly bimodal per image, so a mean moves by a few hundredths between two runs
+    of the same method from other starts; a difference is worth reading only beside its error."""
+    d = np.array([r[method][key] - r[against][key] for r in rows
+                  if r.get(method, {}).get(key) is not None
+                  and r.get(against, {}).get(key) is not None])
+    if len(d) < 2:
+        return None
+    return d.mean(), d.std(ddof=1) / np.sqrt(len(d)), int((d > 0.1).sum()), int((d < -0.1).sum())
+
+
 def report(results, split):
     rows = [r for result in results for r in result['rows']]
     methods = [m for m in METHODS if rows and m in rows[0]]
@@ -206,6 +221,18 @@ def report(results, split):
         chose = sum(r['auto']['mode'] == 'train' for r in rs)
         lines.append('| %s | %s | %d of %d |' % (result['model'], ' | '.join(cells), chose,
                                                  len(rs)))
+    others = [m for m in methods if m != 'auto']
+    if rows and 'auto' in rows[0] and others:
+        lines += ['', '## Against auto, image by image (difference: mean +- standard error; '
+                  'images better / worse by more than 0.1)', '',
+                  '| method | graded difference | transfer difference | transfer better / worse |',
+                  '|---|--:|--:|--:|']
+        for method in others:
+            g, t = paired(rows, method, 'graded'), paired(rows, method, 'transfer')
+            lines.append('| %s | %s | %s | %s |' % (
+                method, 'n/a' if g is None else '%+.3f +- %.3f' % g[:2],
+                'n/a' if t is None else '%+.3f +- %.3f' % t[:2],
+                'n/a' if t is None else '%d / %d' % t[2:]))
     lines += ['', '## Per image: auto\'s race estimates (eval / training) and decision', '',
               '| model | class | seed | estimates | chose | graded | transfer |',
               '|---|---|--:|---|---|--:|--:|']
