@@ -1058,6 +1058,7 @@ class _Run(object):
         # the model sees the smaller octaves at their own size ('octave') until that fails
         self.own_size = opt['octave_forward'] == 'octave'
         self.last_graded = None  # the graded probability last seen on the grader's path
+        self.objective = None  # the last step's objective (detached)
         # the mode race: the mode committed to (None until decided), whether training mode
         # failed, and what the caller gets to see (option record)
         self.chosen, self.train_failed, self.octave = None, False, 0
@@ -1130,10 +1131,7 @@ class _Run(object):
                     objective = objective + self.opt['grader_weight'] * self.raw_objective(
                         full, mode)
             grad, = torch.autograd.grad(objective, x)
-        if not bool(torch.isfinite(grad).all()):
-            raise FloatingPointError(
-                'gradient_descent: the gradient became NaN or infinite (objective %s); the model '
-                'or the loss is not finite at this image' % float(objective.detach()))
+        self.objective = objective.detach()  # for update's message, should the step be lost
         return grad
 
     def update(self, x, grad, iteration, entry):
@@ -1147,8 +1145,16 @@ class _Run(object):
         if opt['spectrum_power'] > 0 and entry['phase'] == 'shape':
             grad = spectral_filter(grad, opt['spectrum_power'])
         lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * done)
+        # one NaN or infinity anywhere in the gradient makes its mean magnitude NaN or infinite
+        # (the blur and the filter spread it, never hide it): the normalization's own reduction
+        # is the check, so a step pays for no separate isfinite pass over the gradient
+        magnitude = grad.abs().mean()
+        if not math.isfinite(float(magnitude)):
+            raise FloatingPointError(
+                'gradient_descent: the gradient became NaN or infinite (objective %s); the model '
+                'or the loss is not finite at this image' % float(self.objective))
         if opt['grad_norm']:
-            x.addcdiv_(grad, grad.abs().mean() + 1e-12, value=lr)
+            x.addcdiv_(grad, magnitude + 1e-12, value=lr)
         else:
             x.add_(grad, alpha=lr)
         decay = float(opt['decay'])

@@ -357,6 +357,22 @@ def test_nan_is_never_returned_silently(bundled):
                             iterations=3)
 
 
+class OneBadPixel(torch.nn.Module):
+    """A model whose output is finite, but whose gradient is NaN at one pixel (sqrt at 0)."""
+
+    def forward(self, x):
+        corner = x[:, :, 0, 0] - x[:, :, 0, 0].detach()  # 0, with a gradient of 1
+        return x.mean((2, 3)) + corner.abs().sqrt()
+
+
+def test_one_nan_pixel_in_the_gradient_stops_the_run():
+    # the check is the normalization's mean magnitude: one NaN among 3 x 16 x 16 must show
+    for options in ({}, {'grad_norm': False}, {'grad_blur_sigma': 0}):
+        with pytest.raises(FloatingPointError, match='NaN or infinite'):
+            gd.gradient_descent(gray_noise(16, 0), OneBadPixel(), lambda t: t[0, 0].mean(),
+                                iterations=2, **options)
+
+
 # ---- the grader's mode: measured ------------------------------------------------------------
 
 class NormThenPool(torch.nn.Module):
