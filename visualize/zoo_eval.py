@@ -18,7 +18,10 @@ noise at the family's size), these methods run, 256 iterations each:
 graded: the grader's probability in the mode the method left the model in (training mode: the
 mean of 8 forwards, BatchNorm buffers protected, as the expected value of the grader's draw);
 transfer: the probability the family's independently trained twin gives the image, fed as that
-twin was trained.  Results go to <out>/zoo_<model>.json, the table to <out>/ZOO.md.
+twin was trained.  Results go to <out>/zoo_<model>.json, the tables to <out>/ZOO.md: each
+method's means, and its difference from auto image by image with the difference's standard
+error (transfer is nearly all-or-nothing per image, so only a difference well beyond its error
+says more than the starts drawn).
 --generation G grades the zoo's generation G (visualize.zoo: other seeds and drawings) from
 other starting images.
 """
