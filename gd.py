@@ -1147,7 +1147,8 @@ class _Run(object):
         lr = opt['lr'] * (1.0 - (1.0 - opt['lr_end']) * done)
         # one NaN or infinity anywhere in the gradient makes its mean magnitude NaN or infinite
         # (the blur and the filter spread it, never hide it): the normalization's own reduction
-        # is the check, so a step pays for no separate isfinite pass over the gradient
+        # is the check, so a step pays for no separate isfinite pass over the gradient (a finite
+        # gradient so large that its mean overflows is refused too: it could not be normalized)
         magnitude = grad.abs().mean()
         if not math.isfinite(float(magnitude)):
             raise FloatingPointError(
