@@ -79,7 +79,7 @@ gd-model: venv
 
 gd-eval: venv
 	$(PY) -m visualize.evaluate --out out/eval
-	$(PY) -m visualize.zoo_eval --split held-out --generation 3 --out out/eval
+	$(PY) -m visualize.zoo_eval --split held-out --generation 4 --out out/eval
 
 # The README's worked example: a spiral classifier (relu, log_softmax, nll_loss), manual
 # backward vs autograd, in seconds on a CPU; writes out/example/spirals.png.

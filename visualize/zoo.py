@@ -17,9 +17,10 @@ TUNE holds the families gd.py's defaults may be tuned on, HELD_OUT the ones only
 committed): a missing file is trained again with the same seeds (a few minutes each on one
 CPU core; --device cuda is faster, but its weights differ in the last bits).  A generation G > 0
 trains the same families again from other seeds and other drawings (files NAME_ROLE_gG.pt): a
-fresh held-out half, for when the last one has informed a choice.  Generations 0, 1 and 2 have
-(visualize/RESULTS.md), so they are tuning data now, and `make gd-eval` reports on generation 3's
-held-out half: never tune on that one.
+fresh held-out half, for when the last one has informed a choice.  Generations 0 to 3 have
+(visualize/RESULTS.md), so they are tuning data now, and `make gd-eval` reports on generation 4's
+held-out half, whose run with the present defaults is the baseline a next change is set
+against: never tune on that one.
 """
 import argparse
 import os
