@@ -179,7 +179,7 @@ def paired(rows, method, key, against='auto'):
                   and r.get(against, {}).get(key) is not None])
     if len(d) < 2:
         return None
-    return d.mean(), d.std(ddof=1) / np.sqrt(len(d)), int((d > 0.1).sum()), int((d < -0.1).sum())
+    return d.mean(), gd._standard_error(d), int((d > 0.1).sum()), int((d < -0.1).sum())
 
 
 def report(results, split):
