@@ -771,13 +771,38 @@ def _gray_border(x, fraction, placed=False):
     return F.pad(x, (width + dx, width - dx, width + dy, width - dy), value=0.5)
 
 
+def _is_logits(output):
+    """A (N, classes) tensor: the output a class's softmax probability can be read from (a
+    model may return anything its loss understands: a tuple, a dict, an activation map)."""
+    return torch.is_tensor(output) and output.dim() == 2
+
+
+def _loss_value(loss, output):
+    """loss(output), refused with a sentence unless it is what can be maximized: a floating
+    tensor of one element that depends on the output."""
+    value = loss(output)
+    if not torch.is_tensor(value):
+        problem = 'a %s (%r)' % (type(value).__name__, value)
+    elif not value.is_floating_point():
+        problem = 'a tensor of dtype %s' % str(value.dtype).replace('torch.', '')
+    elif value.numel() != 1:
+        problem = 'a tensor of shape %s' % (tuple(value.shape),)
+    elif not value.requires_grad:
+        problem = 'a tensor that does not depend on the output (detached, or made outside autograd)'
+    else:
+        return value
+    raise ValueError('gradient_descent: loss(output) must return one floating-point number that '
+                     'depends on the model\'s output, to be maximized (e.g. lambda out: '
+                     'out[0, label].mean()); it returned %s' % problem)
+
+
 def _class_weights(loss, logits):
     """d loss / d logits at the current logits: for `tensor[0, label].mean()` a one-hot row."""
     probe = logits.detach().clone().requires_grad_()
     with torch.enable_grad():  # also when called under no_grad (the mode estimates)
         value = loss(probe)
-    if not probe.requires_grad or not value.requires_grad:
-        return None
+    if not (torch.is_tensor(value) and value.requires_grad and value.numel() == 1):
+        return None  # (a loss that cannot be maximized is named by _loss_value)
     grad, = torch.autograd.grad(value, probe, allow_unused=True)
     return None if grad is None else grad.detach()
 
@@ -818,15 +843,15 @@ class _ClassWeights(object):
 
 def _objective(loss, logits, use_softmax, loss_weight=1.0, class_weights=None):
     """loss_weight * loss(logits) (+ the log-softmax of the class the loss points at)."""
-    value = loss(logits) if loss_weight != 0 or not use_softmax else None
-    if use_softmax and logits.dim() == 2:
+    value = _loss_value(loss, logits) if loss_weight != 0 or not use_softmax else None
+    if use_softmax and _is_logits(logits):
         weights = (class_weights(logits) if class_weights is not None
                    else _class_weights(loss, logits))
         if weights is not None:
             # for a one-hot weight row: logit - logsumexp(logits) = log softmax(label)
             log_prob = (weights * F.log_softmax(logits, 1)).sum()
             return log_prob if value is None else loss_weight * value + log_prob
-    return loss(logits) if value is None else value
+    return _loss_value(loss, logits) if value is None else value
 
 
 def _grader_path_steps(grader_steps, weight):
@@ -970,7 +995,7 @@ def _set_mode(model, mode, modules=None):
 
 def _graded_value(logits, loss, class_weights):
     """The probability the grader prints: softmax of the class the loss points at."""
-    weights = class_weights(logits) if logits.dim() == 2 else None
+    weights = class_weights(logits) if _is_logits(logits) else None
     if weights is None:
         return float(loss(logits))
     return float((weights * logits.softmax(1)).sum())
@@ -987,7 +1012,7 @@ def _graded_samples(model, image, loss, class_weights, mode, forwards):
         with torch.no_grad(), _ProtectedBuffers(model, mode == 'train'):
             for _ in range(forwards if mode == 'train' else 1):
                 values.append(_graded_value(model(image), loss, class_weights))
-    except (RuntimeError, ValueError):
+    except Exception:  # whatever stops the forward or the loss in this mode (see _Run.step)
         return None
     return values
 
@@ -1087,8 +1112,10 @@ class _Run(object):
             scale = x.shape[-1] / float(self.full_size[-1])
             try:
                 return self.forward(self.jittered(x, max(1, int(round(self.jitter * scale)))))
-            except (RuntimeError, ValueError):
-                # too small for this model (pooled away): the octaves run at full size
+            except Exception:
+                # the model cannot take the octave's size (pooled away, or a fixed input size
+                # that it asserts, as torchvision's ViT does): the octaves run at full size,
+                # where an error that is not about the size is raised again
                 self.own_size = False
         return self.forward(self.jittered(full(), self.jitter))
 
@@ -1096,7 +1123,7 @@ class _Run(object):
         """The grader's path: the full-size image as it is, the model in `mode`."""
         _set_mode(self.model, mode, self.modules)
         logits = self.forward(full())
-        if logits.dim() == 2:
+        if _is_logits(logits):
             self.last_graded = _graded_value(logits.detach(), self.loss, self.class_weights)
         objective = _objective(self.loss, logits, True, 0.0, self.class_weights)
         if (self.opt['grader_pad'] > 0 and self.last_graded is not None
@@ -1229,10 +1256,14 @@ class _Run(object):
         mode = key if entry['raw'] is not False else 'eval'
         try:
             grad = self.gradient(images[key], entry, mode)
-        except (RuntimeError, ValueError) as error:
+        except Exception as error:
             if mode != 'train':
                 raise
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else error
+            # not only RuntimeError: a model may also return another type in training mode
+            # (torchvision's GoogLeNet and Inception v3: a named tuple with auxiliary outputs)
+            # that the loss or the grader's softmax cannot read
+            reason = '%s: %s' % (type(error).__name__, str(error).strip().splitlines()[0]
+                                 if str(error).strip() else '')
             if self.chosen == 'train':  # fixed by the caller: say why it cannot work
                 raise ValueError("gradient_descent: mode='train', but the model cannot run in "
                                  'training mode on this image (%s)' % reason)
@@ -1262,6 +1293,15 @@ class _Run(object):
         return None if values is None else float(np.mean(values))
 
 
+def _model_device_and_dtype(model, input):
+    """Where and in what precision the model computes: its first floating-point parameter or
+    buffer's device and dtype (the input's, for a model that has none)."""
+    for tensor in list(model.parameters()) + list(model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return input.device, input.dtype
+
+
 def gradient_descent(input, model, loss, iterations=256, **options):
     """Maximizes `loss(model(normalize_and_jitter(image)))` over the image; returns the image.
 
@@ -1271,7 +1311,8 @@ def gradient_descent(input, model, loss, iterations=256, **options):
     iterations: number of gradient steps in total (all octaves and phases included); 0 returns
         the input unchanged.
     options: see DEFAULT_OPTIONS (each technique has a switch there).
-    Returns a detached tensor of the input's shape with values in [0, 1].  Side effect: the
+    Returns a detached tensor of the input's shape with values in [0, 1], on the model's device
+    and in its floating-point dtype (what the grader's `model(image)` takes).  Side effect: the
     model is left in the mode the grader's `model(image)` should run in, eval or training
     (option ``mode``, measured by default; see the module docstring).  No parameter or buffer
     of the model is changed.
@@ -1290,7 +1331,8 @@ def gradient_descent(input, model, loss, iterations=256, **options):
     for p in model.parameters():  # gradients with respect to the image only
         p.requires_grad_(False)
     try:
-        images = {'eval': _resize(input.detach().float(), run.sizes[0]).clone()}
+        device, dtype = _model_device_and_dtype(model, input)
+        images = {'eval': _resize(input.detach().to(device, dtype), run.sizes[0]).clone()}
         for iteration, entry in enumerate(_plan(iterations, opt, is_class_loss, race)):
             images = run.step(images, entry, iteration)
         if run.chosen is None:  # no grader phase: decide on the final image

@@ -502,6 +502,87 @@ def test_training_mode_that_cannot_run_leaves_eval():
         run_mode(model, mode='train')
 
 
+class AuxiliaryInTraining(NormThenPool):
+    """Like torchvision's GoogLeNet: in training mode the output is a tuple (logits, auxiliary
+    logits), which neither the skeleton's loss nor the grader's softmax can read."""
+
+    def forward(self, x):
+        logits = super().forward(x)
+        return (logits, logits.detach()) if self.training else logits
+
+
+def test_training_mode_with_another_output_type_leaves_eval():
+    model = AuxiliaryInTraining(running_var=0.01, dropout=0.5)
+    log = []
+    image, record = run_mode(model, log=log.append)
+    assert record['mode'] == 'eval' and not model.training
+    assert record['estimates']['train'] is None
+    assert any('training mode cannot run' in line and 'TypeError' in line for line in log)
+    assert model(image).softmax(1)[0, 1].item() > 0.99
+    with pytest.raises(ValueError, match='cannot run in training mode.*TypeError'):
+        run_mode(model, mode='train')
+
+
+class FixedSize(torch.nn.Module):
+    """A model that asserts its input size, as torchvision's ViT does (AssertionError)."""
+
+    def __init__(self, model, size):
+        super().__init__()
+        self.model, self.size = model, size
+
+    def forward(self, x):
+        assert tuple(x.shape[-2:]) == (self.size, self.size), 'expects %d px' % self.size
+        return self.model(x)
+
+
+def test_a_model_of_fixed_input_size_gets_its_octaves_at_full_size(bundled):
+    model, _ = bundled
+    fixed = FixedSize(model, 32)
+    fixed.eval()
+    image = gd.gradient_descent(gray_noise(32, 0), fixed, class_loss(3), iterations=48)
+    assert graded(fixed, image, 3) > 0.9
+    with pytest.raises(AssertionError, match='expects 32 px'):  # not about octaves: raised
+        gd.gradient_descent(gray_noise(40, 0), fixed, class_loss(3), iterations=4)
+
+
+class LogitsInADict(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return {'logits': self.model(x), 'mean': x.mean()}
+
+
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+def test_other_outputs_and_precisions_are_optimized(bundled, dtype):
+    # the image comes back in the model's dtype (what the grader's model(image) takes), and a
+    # model may return anything its loss reads (no softmax term then: the loss alone)
+    model, _ = bundled
+    wrapped = LogitsInADict(copy.deepcopy(model).to(dtype))
+    wrapped.eval()
+    start = gray_noise(32, 1)
+    image = gd.gradient_descent(start, wrapped, lambda out: out['logits'][0, 5], iterations=48)
+    assert image.dtype == dtype and image.shape == start.shape
+    with torch.no_grad():
+        before = wrapped(start.to(dtype))['logits'][0, 5].item()
+        assert wrapped(image)['logits'][0, 5].item() > before + 1.0
+
+
+@pytest.mark.parametrize('loss,message', [
+    (lambda out: out, 'a tensor of shape (1, 8)'),
+    (lambda out: 1.0, 'a float (1.0)'),
+    (lambda out: out[0, 1].detach(), 'does not depend on the output'),
+    (lambda out: out.argmax(), 'dtype int64'),
+], ids=['matrix', 'float', 'detached', 'integer'])
+def test_a_loss_that_cannot_be_maximized_is_named(bundled, loss, message):
+    model, _ = bundled
+    with pytest.raises(ValueError) as info:
+        gd.gradient_descent(gray_noise(16, 0), model, loss, iterations=2)
+    assert 'loss(output) must return one floating-point number' in str(info.value)
+    assert message in str(info.value)
+
+
 # ---- gd.py as a command-line program --------------------------------------------------------
 
 @pytest.mark.parametrize('argv,message', [
