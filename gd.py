@@ -781,6 +781,10 @@ def _loss_value(loss, output):
     """loss(output), refused with a sentence unless it is what can be maximized: a floating
     tensor of one element that depends on the output."""
     value = loss(output)
+    if torch.is_tensor(output) and not output.requires_grad:
+        raise ValueError('gradient_descent: the model\'s output does not depend on the image, so '
+                         'there is no gradient to follow (does its forward run under '
+                         'torch.no_grad(), detach, or ignore its input?)')
     if not torch.is_tensor(value):
         problem = 'a %s (%r)' % (type(value).__name__, value)
     elif not value.is_floating_point():
@@ -916,6 +920,22 @@ def _check_iterations(iterations):
     if iterations < 0:
         raise ValueError('gradient_descent: iterations must be >= 0, got %r' % (iterations,))
     return int(iterations)
+
+
+def _check_model(model, activation_of):
+    if not isinstance(model, nn.Module):
+        raise TypeError('gradient_descent: model must be a torch.nn.Module (a classifier such as '
+                        "torchvision's vgg13_bn), got %s" % type(model).__name__)
+    if activation_of is None:
+        return
+    if not isinstance(activation_of, nn.Module):
+        raise TypeError('gradient_descent: activation_of must be a layer of the model (an '
+                        'nn.Module inside it, e.g. model.features[20]), got %s %r'
+                        % (type(activation_of).__name__, activation_of))
+    if not any(m is activation_of for m in model.modules()):
+        raise ValueError('gradient_descent: activation_of is a %s that is not inside the model '
+                         '(pass the layer object itself, e.g. model.features[20], not a copy)'
+                         % type(activation_of).__name__)
 
 
 def _check_options(options):
@@ -1122,7 +1142,9 @@ class _Run(object):
     def raw_objective(self, full, mode):
         """The grader's path: the full-size image as it is, the model in `mode`."""
         _set_mode(self.model, mode, self.modules)
-        logits = self.forward(full())
+        # a copy: the image itself is the leaf being differentiated, which a model that works
+        # in place on its input (nn.ReLU(inplace=True) first) may not modify
+        logits = self.forward(full().clone())
         if _is_logits(logits):
             self.last_graded = _graded_value(logits.detach(), self.loss, self.class_weights)
         objective = _objective(self.loss, logits, True, 0.0, self.class_weights)
@@ -1229,7 +1251,8 @@ class _Run(object):
                    for mode in ('eval', 'train')}
         estimates = {m: None if v is None else float(np.mean(v)) for m, v in samples.items()}
         error = 0.0 if samples['train'] is None else _standard_error(samples['train'])
-        train_wins = (estimates['train'] is not None and estimates['eval'] is not None
+        train_wins = (not self.train_failed and estimates['train'] is not None
+                      and estimates['eval'] is not None
                       and estimates['train'] - error > estimates['eval'])
         self.choose('train' if train_wins else 'eval', True, estimates, error)
 
@@ -1264,13 +1287,16 @@ class _Run(object):
             # that the loss or the grader's softmax cannot read
             reason = '%s: %s' % (type(error).__name__, str(error).strip().splitlines()[0]
                                  if str(error).strip() else '')
-            if self.chosen == 'train':  # fixed by the caller: say why it cannot work
+            if self.opt['mode'] == 'train':  # fixed by the caller: say why it cannot work
                 raise ValueError("gradient_descent: mode='train', but the model cannot run in "
                                  'training mode on this image (%s)' % reason)
             # e.g. BatchNorm in training mode left with one value per channel: the grader's
             # model(image) could not run in training mode either
             self.say('training mode cannot run on this image (%s): eval mode' % reason)
             self.train_failed = True
+            if self.chosen == 'train':  # measured (without gradients), then its step failed
+                self.chosen = self.record['mode'] = 'eval'
+                images = {'eval': images['train']}
             images.pop('train', None)
             key = 'eval'
             grad = self.gradient(images[key], entry, 'eval')
@@ -1318,6 +1344,7 @@ def gradient_descent(input, model, loss, iterations=256, **options):
     of the model is changed.
     """
     opt = _check_options(options)
+    _check_model(model, opt['activation_of'])
     _check_image(input)
     iterations = _check_iterations(iterations)
     if iterations == 0:
@@ -1378,7 +1405,9 @@ def forward_and_return_activation(model, input, module):
         model(input)
     finally:
         handle.remove()
-
+    if not features:
+        raise ValueError('forward_and_return_activation: the %s never ran in model(input): it is '
+                         'not a layer that this model calls' % type(module).__name__)
     return features[0]
 
 

@@ -569,6 +569,67 @@ def test_other_outputs_and_precisions_are_optimized(bundled, dtype):
         assert wrapped(image)['logits'][0, 5].item() > before + 1.0
 
 
+class NoGradientInTraining(NormThenPool):
+    """Training mode runs under no_grad (the estimates) but not with gradients: the mode may be
+    measured as the better one and still fail at its first step."""
+
+    def forward(self, x):
+        if self.training and torch.is_grad_enabled():
+            raise RuntimeError('no gradient in training mode')
+        return super().forward(x)
+
+
+@pytest.mark.parametrize('iterations', [8, 256], ids=['decided without a race', 'race'])
+def test_training_mode_without_gradients_is_never_kept(iterations):
+    model = NoGradientInTraining(running_var=1e6)  # training mode would be the better one
+    log, record = [], {}
+    model.train()
+    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(1), iterations=iterations,
+                                record=record, log=log.append)
+    assert record['mode'] == 'eval' and not model.training
+    assert any('training mode cannot run' in line for line in log)
+    assert image.shape == (1, 3, 24, 24)
+
+
+def test_a_model_that_works_in_place_on_its_input(bundled):
+    model, _ = bundled
+    inplace = torch.nn.Sequential(torch.nn.ReLU(inplace=True), copy.deepcopy(model))
+    start = gray_noise(32, 0)
+    image = gd.gradient_descent(start, inplace, class_loss(4), iterations=32)
+    assert graded(inplace, image, 4) > 0.9
+    assert torch.equal(start, gray_noise(32, 0))  # the input is not modified either
+
+
+class Detached(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        with torch.no_grad():
+            return self.model(x)
+
+
+@pytest.mark.parametrize('make,error,message', [
+    (lambda m: (lambda x: m(x), {}), TypeError, 'model must be a torch.nn.Module'),
+    (lambda m: (Detached(m), {}), ValueError, "model's output does not depend on the image"),
+    (lambda m: (m, {'activation_of': 'features.3'}), TypeError,
+     "activation_of must be a layer of the model"),
+    (lambda m: (m, {'activation_of': copy.deepcopy(m.features[2])}), ValueError,
+     'is a ReLU that is not inside the model'),
+], ids=['function', 'no_grad', 'layer name', 'layer copy'])
+def test_a_model_or_layer_that_cannot_be_used_is_named(bundled, make, error, message):
+    model, options = make(bundled[0])
+    with pytest.raises(error, match=message.replace('(', r'\(').replace(')', r'\)')):
+        gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=2, **options)
+
+
+def test_forward_and_return_activation_names_a_layer_that_never_ran(bundled):
+    model, _ = bundled
+    with pytest.raises(ValueError, match='the ReLU never ran in model'):
+        gd.forward_and_return_activation(model, gray_noise(16, 0), torch.nn.ReLU())
+
+
 @pytest.mark.parametrize('loss,message', [
     (lambda out: out, 'a tensor of shape (1, 8)'),
     (lambda out: 1.0, 'a float (1.0)'),
