@@ -632,7 +632,9 @@ DEFAULT_OPTIONS = {
     # on its own copy of the image, before the one with the higher graded estimate is kept.
     'race': 0.5,
     # training-mode estimates average up to this many forwards (dropout draws differ); one per
-    # 64 iterations, so that the decision costs a short run little.
+    # 64 iterations, so that the decision costs a short run little, but at least two (unless 1
+    # is asked for): from one draw no standard error can be had, and training mode would win a
+    # tie by any lucky draw of dropout.
     'train_forwards': 4,
     # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates' (and,
     # after a race, 'trace': each mode's graded value at its grader's-path steps of the race,
@@ -1110,8 +1112,10 @@ class _Run(object):
         self.record = opt['record'] if opt['record'] is not None else {}
         # the graded value each mode's image had at its raw-path steps of the race, in order
         self.trace = {'eval': [], 'train': []}
-        # training-mode estimates: one forward per 64 iterations, at most train_forwards
-        self.train_forwards = max(1, min(int(opt['train_forwards']), iterations // 64))
+        # training-mode estimates: one forward per 64 iterations, at most train_forwards, at
+        # least two (a standard error needs two draws) unless train_forwards is 1
+        asked = max(1, int(opt['train_forwards']))
+        self.train_forwards = max(min(2, asked), min(asked, iterations // 64))
 
     def forward(self, x):
         if self.module is None:

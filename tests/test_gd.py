@@ -502,6 +502,21 @@ def test_training_mode_that_cannot_run_leaves_eval():
         run_mode(model, mode='train')
 
 
+def test_a_short_run_still_weighs_dropouts_noise():
+    # 16 iterations: one training-mode forward per 64 iterations would be none; the estimate
+    # takes two draws, so that a standard error exists and a lucky draw cannot win a tie
+    model = NormThenPool(running_var=0.01, dropout=0.5)
+    log = []
+    model.train()
+    gd.gradient_descent(gray_noise(24, 0), model, class_loss(1), iterations=16, log=log.append)
+    line = next(line for line in log if line.startswith('mode: '))
+    assert 'mean of 2 forwards' in line and ' +- ' in line
+    log[:] = []
+    gd.gradient_descent(gray_noise(24, 0), model, class_loss(1), iterations=16, log=log.append,
+                        train_forwards=1)
+    assert 'mean of 1 forwards' in next(line for line in log if line.startswith('mode: '))
+
+
 class AuxiliaryInTraining(NormThenPool):
     """Like torchvision's GoogLeNet: in training mode the output is a tuple (logits, auxiliary
     logits), which neither the skeleton's loss nor the grader's softmax can read."""
