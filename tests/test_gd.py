@@ -127,6 +127,37 @@ def test_unknown_option_is_refused(bundled):
         gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1, blurr=1)
 
 
+BAD_OPTIONS = [('lr', -0.01), ('lr', 0), ('lr', '0.02'), ('lr', float('nan')),
+               ('lr_end', -1), ('decay', 1.0), ('grader_phase', 1.5), ('race', -0.1),
+               ('octaves', 0), ('octaves', 2.5), ('octave_scale', 0.5), ('blur_every', -4),
+               ('train_forwards', 0), ('jitter_step', -3), ('zoom', 1.0), ('rotate', 200),
+               ('grader_weight', -2), ('blur_sigma', -1), ('grad_blur_sigma', float('inf')),
+               ('jitter', 'yes'), ('clamp', 1), ('log', 'progress.txt'), ('record', []),
+               ('progress', 3), ('mode', 'evaluation'), ('grader_mix', None),
+               ('pad', 1.5), ('grader_pad', -0.1), ('spectrum_power', -1)]
+
+
+@pytest.mark.parametrize('key,value', BAD_OPTIONS, ids=['%s=%r' % kv for kv in BAD_OPTIONS])
+def test_an_option_out_of_its_range_is_named_with_its_meaning(bundled, key, value):
+    # lr -0.01 used to run gradient *descent*, grader_phase 1.5 and decay 1.0 ran quietly
+    model, _ = bundled
+    kind, low, high, meaning = gd.OPTION_RULES[key]
+    with pytest.raises(ValueError) as info:
+        gd.gradient_descent(gray_noise(16, 0), model, class_loss(0), iterations=1, **{key: value})
+    assert str(info.value).startswith(key + ' must be ') and meaning in str(info.value)
+    assert str(info.value).endswith('got %r' % (value,))
+
+
+def test_every_option_has_a_rule_and_the_defaults_keep_it():
+    assert set(gd.OPTION_RULES) == set(gd.DEFAULT_OPTIONS) - {'activation_of'}
+    gd._check_options({})
+    assert {key for key, _ in BAD_OPTIONS} >= {
+        key for key, (kind, low, high, _) in gd.OPTION_RULES.items() if low or high}
+    for good in ({'octaves': 3.0}, {'jitter_step': None}, {'jitter_step': 0}, {'lr': 1},
+                 {'decay': 0}, {'record': {}}, {'log': print}, {'jitter': np.bool_(False)}):
+        gd._check_options(good)
+
+
 def test_forward_and_return_activation(bundled):
     model, _ = bundled
     model.eval()
