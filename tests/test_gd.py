@@ -591,6 +591,38 @@ def test_a_model_of_fixed_input_size_gets_its_octaves_at_full_size(bundled):
         gd.gradient_descent(gray_noise(40, 0), fixed, class_loss(3), iterations=4)
 
 
+def _googlenet():  # training mode: a named tuple with two auxiliary outputs
+    from torchvision.models import googlenet
+    return googlenet(weights=None, num_classes=10, aux_logits=True, init_weights=False), 64
+
+
+def _small_vit():  # asserts its input size
+    from torchvision.models.vision_transformer import VisionTransformer
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2,
+                             hidden_dim=16, mlp_dim=16, num_classes=10), 32
+
+
+def _mobilenet():  # BatchNorm, dropout and hard-swish: an ordinary mode race
+    from torchvision.models import mobilenet_v3_small
+    return mobilenet_v3_small(weights=None, num_classes=10), 64
+
+
+@pytest.mark.parametrize('make', [_googlenet, _small_vit, _mobilenet],
+                         ids=['googlenet', 'vit', 'mobilenet_v3_small'])
+def test_torchvision_architectures_run_from_training_mode(make):
+    torch.manual_seed(0)
+    model, size = make()
+    model.train()  # as the course's main() leaves it
+    record = {}
+    start = gray_noise(size, 0)
+    image = gd.gradient_descent(start, model, class_loss(3), iterations=6, record=record)
+    assert image.shape == start.shape and torch.isfinite(image).all()
+    assert model.training == (record['mode'] == 'train')
+    with torch.no_grad():
+        output = model(image)  # the grader's forward, in the mode the model was left in
+    assert torch.is_tensor(output) and output.shape == (1, 10)
+
+
 class LogitsInADict(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
