@@ -787,9 +787,9 @@ def _loss_value(loss, output):
     tensor of one element that depends on the output."""
     value = loss(output)
     if torch.is_tensor(output) and not output.requires_grad:
-        raise ValueError('gradient_descent: the model\'s output does not depend on the image, so '
-                         'there is no gradient to follow (does its forward run under '
-                         'torch.no_grad(), detach, or ignore its input?)')
+        raise ValueError('gradient_descent: the model\'s output (the layer\'s, with activation_of) '
+                         'does not depend on the image, so there is no gradient to follow (does '
+                         'the forward run under torch.no_grad(), detach, or ignore its input?)')
     if not torch.is_tensor(value):
         problem = 'a %s (%r)' % (type(value).__name__, value)
     elif not value.is_floating_point():
@@ -945,11 +945,12 @@ def _check_model(model, activation_of):
 
 # What each option takes: (kind, lower bound, upper bound, what it is).  A bound is (operator,
 # value) or None; kinds: 'number' (a finite real), 'count' (a whole number), 'switch' (True or
-# False), 'callable' (or None), 'dict' (or None), or a tuple of the allowed values.  (The
-# option activation_of is checked against the model, in _check_model.)
+# False), 'callable', 'dict', each of them ' or None' when None is allowed too, or a tuple of
+# the allowed values.  (The option activation_of is checked against the model, in
+# _check_model.)
 OPTION_RULES = {
     'jitter': ('switch', None, None, 'roll the image before each forward'),
-    'jitter_step': ('count', ('>=', 0), None, 'the roll range in pixels; None: 32 scaled'),
+    'jitter_step': ('count or None', ('>=', 0), None, 'the roll range in pixels; None: 32 scaled'),
     'zoom': ('number', ('>=', 0), ('<', 1), 'the random zoom range; 0 turns it off'),
     'rotate': ('number', ('>=', 0), ('<=', 180), 'the random rotation in degrees; 0: off'),
     'pad': ('number', ('>=', 0), ('<=', 1), "the gray border's width over the image's side; "
@@ -978,9 +979,9 @@ OPTION_RULES = {
     'mode': (('auto', 'eval', 'train'), None, None, "the grader's mode"),
     'race': ('number', ('>=', 0), ('<=', 1), "the fraction of the grader phase the modes race"),
     'train_forwards': ('count', ('>=', 1), None, "forwards per training-mode estimate"),
-    'record': ('dict', None, None, 'filled with the mode decision'),
-    'log': ('callable', None, None, 'called with each progress sentence'),
-    'progress': ('callable', None, None, 'called with (step, info) after every step'),
+    'record': ('dict or None', None, None, 'filled with the mode decision'),
+    'log': ('callable or None', None, None, 'called with each progress sentence'),
+    'progress': ('callable or None', None, None, 'called with (step, info) after every step'),
 }
 _COMPARE = {'>': lambda a, b: a > b, '>=': lambda a, b: a >= b,
             '<': lambda a, b: a < b, '<=': lambda a, b: a <= b}
@@ -990,11 +991,13 @@ def _allowed(value, kind, low, high):
     """Whether `value` is what OPTION_RULES' (kind, low, high) takes."""
     if isinstance(kind, tuple):
         return any(value == choice for choice in kind if isinstance(value, str))
+    if value is None:
+        return kind.endswith(' or None')
+    kind = kind.replace(' or None', '')
     if kind == 'switch':
         return isinstance(value, (bool, np.bool_))
     if kind in ('callable', 'dict'):
-        return value is None or (callable(value) if kind == 'callable' else
-                                 isinstance(value, dict))
+        return callable(value) if kind == 'callable' else isinstance(value, dict)
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (int, float, np.integer, np.floating)):
         return False  # (True is an int to Python, not a number to a reader)
@@ -1012,16 +1015,17 @@ def _check_options(options):
     opt.update(options)
     for key, (kind, low, high, meaning) in sorted(OPTION_RULES.items()):
         value = opt[key]
-        if (key == 'jitter_step' and value is None) or _allowed(value, kind, low, high):
+        if _allowed(value, kind, low, high):
             continue
         if isinstance(kind, tuple):
             expected = ' or '.join(repr(choice) for choice in kind)
         else:
-            expected = {'switch': 'True or False', 'callable': 'a function or None',
-                        'dict': 'a dict or None', 'count': 'a whole number',
-                        'number': 'a number'}[kind]
+            expected = {'switch': 'True or False', 'callable': 'a function', 'dict': 'a dict',
+                        'count': 'a whole number', 'number': 'a number'}[
+                            kind.replace(' or None', '')]
             bounds = ['%s %g' % bound for bound in (low, high) if bound]
             expected += ' ' + ' and '.join(bounds) if bounds else ''
+            expected += ' or None' if kind.endswith(' or None') else ''
         raise ValueError('%s must be %s (%s), got %r' % (key, expected, meaning, value))
     return opt
 

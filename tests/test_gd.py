@@ -690,7 +690,8 @@ class Detached(torch.nn.Module):
 
 @pytest.mark.parametrize('make,error,message', [
     (lambda m: (lambda x: m(x), {}), TypeError, 'model must be a torch.nn.Module'),
-    (lambda m: (Detached(m), {}), ValueError, "model's output does not depend on the image"),
+    (lambda m: (Detached(m), {}), ValueError,
+     "model's output (the layer's, with activation_of) does not depend on the image"),
     (lambda m: (m, {'activation_of': 'features.3'}), TypeError,
      "activation_of must be a layer of the model"),
     (lambda m: (m, {'activation_of': copy.deepcopy(m.features[2])}), ValueError,
