@@ -384,7 +384,8 @@ def test_zero_iterations_return_the_input_unchanged(bundled):
 def test_nan_is_never_returned_silently(bundled):
     model, _ = bundled
     with pytest.raises(FloatingPointError, match='NaN or infinite'):
-        gd.gradient_descent(gray_noise(16, 0), model, lambda t: t[0, 0].sqrt() * 0 - t.abs().sqrt().sum() * float('nan'),
+        gd.gradient_descent(gray_noise(16, 0), model,
+                            lambda t: t[0, 0].sqrt() * 0 - t.abs().sqrt().sum() * float('nan'),
                             iterations=3)
 
 

@@ -104,3 +104,19 @@ def test_report_sets_each_method_beside_auto_image_by_image():
     assert '| wider | +0.000 +- 0.000 | +0.100 +- 0.300 | 1 / 1 |' in text
     # one image has no error to give
     assert zoo_eval.paired(rows[:1], 'wider', 'transfer') is None
+
+
+def test_report_gives_the_transfer_means_error_over_models():
+    def result(model, transfers):
+        rows = [{'model': model, 'label': 0, 'class': 'disc', 'seed': s,
+                 'auto': {'graded': 0.9, 'transfer': t, 'mode': 'eval', 'seconds': 1.0}}
+                for s, t in enumerate(transfers)]
+        return {'model': model, 'accuracy': 0.9, 'judge_accuracy': 0.8, 'rows': rows,
+                'device': 'cpu', 'generation': 4}
+    # per-model means 0.2, 0.5, 0.8: their standard deviation 0.3, over sqrt(3) models
+    results = [result('a', [0.0, 0.4]), result('b', [0.5, 0.5]), result('c', [1.0, 0.6])]
+    assert zoo_eval.over_models(results, 'auto') == pytest.approx(0.3 / 3 ** 0.5)
+    text = zoo_eval.report(results, 'held-out')
+    assert '| auto | 0.900 | 0.900 | 0.500 | 0.000 | 0.0039 | +- 0.173 |' in text
+    assert 'another draw of 3 models' in text
+    assert zoo_eval.over_models(results[:1], 'auto') is None  # one model: no spread

@@ -182,6 +182,20 @@ def paired(rows, method, key, against='auto'):
     return d.mean(), gd._standard_error(d), int((d > 0.1).sum()), int((d < -0.1).sum())
 
 
+def over_models(results, method, key='transfer'):
+    """The standard error of `method`'s mean `key` over the models: the spread of the
+    per-model means over the square root of their number, i.e. how far another draw of models
+    could move the figure (None with fewer than two models).  One model's images share its
+    quirks, so the image-by-image error understates this one."""
+    means = []
+    for result in results:
+        values = [r[method][key] for r in result['rows']
+                  if r.get(method, {}).get(key) is not None]
+        if values:
+            means.append(np.mean(values))
+    return gd._standard_error(means) if len(means) > 1 else None
+
+
 def report(results, split):
     rows = [r for result in results for r in result['rows']]
     methods = [m for m in METHODS if rows and m in rows[0]]
@@ -199,20 +213,24 @@ def report(results, split):
                 len(CLASSES), len(rows) // max(1, len(CLASSES) * len(results)), ITERATIONS,
                 results[0]['device'] if results else '-'), '',
              '| method | graded mean | graded min | transfer mean | transfer min | '
-             's / iteration |', '|---|--:|--:|--:|--:|--:|']
+             's / iteration | transfer mean: error over models |', '|---|--:|--:|--:|--:|--:|--:|']
     for method in methods:
         g = [r[method]['graded'] for r in rows]
         t = [r[method]['transfer'] for r in rows]
         sec = [r[method]['seconds'] / ITERATIONS for r in rows if r[method]['seconds']]
         failed = sum(r[method]['graded'] is None for r in rows)
-        lines.append('| %s%s | %s | %s | %s | %s | %s |' % (
+        spread = over_models(results, method)
+        lines.append('| %s%s | %s | %s | %s | %s | %s | %s |' % (
             method, ' (could not run on %d images)' % failed if failed else '',
             _fmt(g, 'mean'), _fmt(g, 'min'), _fmt(t, 'mean'), _fmt(t, 'min'),
-            '%.4f' % np.mean(sec) if sec else 'n/a'))
+            '%.4f' % np.mean(sec) if sec else 'n/a',
+            'n/a' if spread is None else '+- %.3f' % spread))
     best = [max(r['adam eval']['graded'] or 0.0, r['adam train']['graded'] or 0.0)
             for r in rows if 'adam eval' in r and 'adam train' in r]
-    lines.append('| bound: better adam mode per image | %s | %s | - | - | - |'
+    lines.append('| bound: better adam mode per image | %s | %s | - | - | - | - |'
                  % (_fmt(best, 'mean'), _fmt(best, 'min')))
+    lines += ['', 'The error over models is the standard error of the per-model transfer means: '
+              'how far another draw of %d models could move the transfer mean.' % len(results)]
     lines += ['', '## Per model (auto: graded mean / min, transfer mean; modes chosen)', '',
               '| model | %s | auto chose train |' % ' | '.join(methods),
               '|---|%s--:|' % ('---|' * len(methods))]
