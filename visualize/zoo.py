@@ -20,7 +20,8 @@ trains the same families again from other seeds and other drawings (files NAME_R
 fresh held-out half, for when the last one has informed a choice.  Generations 0 to 3 have
 (visualize/RESULTS.md), so they are tuning data now, and `make gd-eval` reports on generation 4's
 held-out half, whose run with the present defaults is the baseline a next change is set
-against: never tune on that one.
+against: never tune on that one.  Generation 5's held-out half was run once with the same
+defaults, as a second such baseline (never tune on it either).
 """
 import argparse
 import os
