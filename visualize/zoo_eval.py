@@ -19,7 +19,8 @@ graded: the grader's probability in the mode the method left the model in (train
 mean of 8 forwards, BatchNorm buffers protected, as the expected value of the grader's draw);
 transfer: the probability the family's independently trained twin gives the image, fed as that
 twin was trained.  Results go to <out>/zoo_<model>.json, the tables to <out>/ZOO.md: each
-method's means, and its difference from auto image by image with the difference's standard
+method's means (the transfer mean with its standard error over the models: a few models are a
+small draw), and its difference from auto image by image with the difference's standard
 error (transfer is nearly all-or-nothing per image, so only a difference well beyond its error
 says more than chance).
 --generation G grades the zoo's generation G (visualize.zoo: other seeds and drawings) from
