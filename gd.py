@@ -782,23 +782,29 @@ def _is_logits(output):
     return torch.is_tensor(output) and output.dim() == 2
 
 
-def _loss_value(loss, output):
-    """loss(output), refused with a sentence unless it is what can be maximized: a floating
+def _loss_problem(value):
+    """What keeps a loss's value from being maximized (None: nothing): it must be a floating
     tensor of one element that depends on the output."""
+    if not torch.is_tensor(value):
+        return 'a %s (%r)' % (type(value).__name__, value)
+    if not value.is_floating_point():
+        return 'a tensor of dtype %s' % str(value.dtype).replace('torch.', '')
+    if value.numel() != 1:
+        return 'a tensor of shape %s' % (tuple(value.shape),)
+    if not value.requires_grad:
+        return 'a tensor that does not depend on the output (detached, or made outside autograd)'
+    return None
+
+
+def _loss_value(loss, output):
+    """loss(output), refused with a sentence unless it can be maximized (_loss_problem)."""
     value = loss(output)
     if torch.is_tensor(output) and not output.requires_grad:
         raise ValueError('gradient_descent: the model\'s output (the layer\'s, with activation_of) '
                          'does not depend on the image, so there is no gradient to follow (does '
                          'the forward run under torch.no_grad(), detach, or ignore its input?)')
-    if not torch.is_tensor(value):
-        problem = 'a %s (%r)' % (type(value).__name__, value)
-    elif not value.is_floating_point():
-        problem = 'a tensor of dtype %s' % str(value.dtype).replace('torch.', '')
-    elif value.numel() != 1:
-        problem = 'a tensor of shape %s' % (tuple(value.shape),)
-    elif not value.requires_grad:
-        problem = 'a tensor that does not depend on the output (detached, or made outside autograd)'
-    else:
+    problem = _loss_problem(value)
+    if problem is None:
         return value
     raise ValueError('gradient_descent: loss(output) must return one floating-point number that '
                      'depends on the model\'s output, to be maximized (e.g. lambda out: '
@@ -810,8 +816,8 @@ def _class_weights(loss, logits):
     probe = logits.detach().clone().requires_grad_()
     with torch.enable_grad():  # also when called under no_grad (the mode estimates)
         value = loss(probe)
-    if not (torch.is_tensor(value) and value.requires_grad and value.numel() == 1):
-        return None  # (a loss that cannot be maximized is named by _loss_value)
+    if _loss_problem(value) is not None:
+        return None  # (the objective's _loss_value names it)
     grad, = torch.autograd.grad(value, probe, allow_unused=True)
     return None if grad is None else grad.detach()
 
@@ -987,13 +993,18 @@ _COMPARE = {'>': lambda a, b: a > b, '>=': lambda a, b: a >= b,
             '<': lambda a, b: a < b, '<=': lambda a, b: a <= b}
 
 
+def _base_kind(kind):
+    """An OPTION_RULES kind without its ' or None', and whether None is allowed."""
+    return kind.replace(' or None', ''), kind.endswith(' or None')
+
+
 def _allowed(value, kind, low, high):
     """Whether `value` is what OPTION_RULES' (kind, low, high) takes."""
     if isinstance(kind, tuple):
-        return any(value == choice for choice in kind if isinstance(value, str))
+        return isinstance(value, str) and value in kind
+    kind, nullable = _base_kind(kind)
     if value is None:
-        return kind.endswith(' or None')
-    kind = kind.replace(' or None', '')
+        return nullable
     if kind == 'switch':
         return isinstance(value, (bool, np.bool_))
     if kind in ('callable', 'dict'):
@@ -1020,12 +1031,12 @@ def _check_options(options):
         if isinstance(kind, tuple):
             expected = ' or '.join(repr(choice) for choice in kind)
         else:
+            base, nullable = _base_kind(kind)
             expected = {'switch': 'True or False', 'callable': 'a function', 'dict': 'a dict',
-                        'count': 'a whole number', 'number': 'a number'}[
-                            kind.replace(' or None', '')]
+                        'count': 'a whole number', 'number': 'a number'}[base]
             bounds = ['%s %g' % bound for bound in (low, high) if bound]
             expected += ' ' + ' and '.join(bounds) if bounds else ''
-            expected += ' or None' if kind.endswith(' or None') else ''
+            expected += ' or None' if nullable else ''
         raise ValueError('%s must be %s (%s), got %r' % (key, expected, meaning, value))
     return opt
 

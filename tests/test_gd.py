@@ -426,14 +426,14 @@ class NormThenPool(torch.nn.Module):
         return self.head(self.drop(torch.relu(self.norm(x)).mean((2, 3))))
 
 
-def run_mode(model, label=1, **options):
+def run_mode(model, label=1, iterations=256, **options):
     record = {}
     np.random.seed(0)
     torch.manual_seed(0)
     model.train()  # as the course's main() leaves it
     state = copy.deepcopy(model.state_dict())
-    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(label), iterations=256,
-                                record=record, **options)
+    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(label),
+                                iterations=iterations, record=record, **options)
     for name, value in model.state_dict().items():  # every measurement forward restored them
         assert torch.equal(value, state[name]), name
     return image, record
@@ -539,13 +539,11 @@ def test_a_short_run_still_weighs_dropouts_noise():
     # takes two draws, so that a standard error exists and a lucky draw cannot win a tie
     model = NormThenPool(running_var=0.01, dropout=0.5)
     log = []
-    model.train()
-    gd.gradient_descent(gray_noise(24, 0), model, class_loss(1), iterations=16, log=log.append)
+    run_mode(model, iterations=16, log=log.append)
     line = next(line for line in log if line.startswith('mode: '))
     assert 'mean of 2 forwards' in line and ' +- ' in line
     log[:] = []
-    gd.gradient_descent(gray_noise(24, 0), model, class_loss(1), iterations=16, log=log.append,
-                        train_forwards=1)
+    run_mode(model, iterations=16, log=log.append, train_forwards=1)
     assert 'mean of 1 forwards' in next(line for line in log if line.startswith('mode: '))
 
 
@@ -661,10 +659,8 @@ class NoGradientInTraining(NormThenPool):
 @pytest.mark.parametrize('iterations', [8, 256], ids=['decided without a race', 'race'])
 def test_training_mode_without_gradients_is_never_kept(iterations):
     model = NoGradientInTraining(running_var=1e6)  # training mode would be the better one
-    log, record = [], {}
-    model.train()
-    image = gd.gradient_descent(gray_noise(24, 0), model, class_loss(1), iterations=iterations,
-                                record=record, log=log.append)
+    log = []
+    image, record = run_mode(model, iterations=iterations, log=log.append)
     assert record['mode'] == 'eval' and not model.training
     assert any('training mode cannot run' in line for line in log)
     assert image.shape == (1, 3, 24, 24)
