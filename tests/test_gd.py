@@ -134,7 +134,8 @@ BAD_OPTIONS = [('lr', -0.01), ('lr', 0), ('lr', '0.02'), ('lr', float('nan')),
                ('grader_weight', -2), ('blur_sigma', -1), ('grad_blur_sigma', float('inf')),
                ('jitter', 'yes'), ('clamp', 1), ('log', 'progress.txt'), ('record', []),
                ('progress', 3), ('mode', 'evaluation'), ('grader_mix', None),
-               ('pad', 1.5), ('grader_pad', -0.1), ('spectrum_power', -1)]
+               ('pad', 1.5), ('grader_pad', -0.1), ('spectrum_power', -1),
+               ('final_blur', 0.5), ('final_blur', (0.5, -1)), ('final_blur', ('0.5',))]
 
 
 @pytest.mark.parametrize('key,value', BAD_OPTIONS, ids=['%s=%r' % kv for kv in BAD_OPTIONS])
@@ -154,6 +155,7 @@ def test_every_option_has_a_rule_and_the_defaults_keep_it():
     assert {key for key, _ in BAD_OPTIONS} >= {
         key for key, (kind, low, high, _) in gd.OPTION_RULES.items() if low or high}
     for good in ({'octaves': 3.0}, {'jitter_step': None}, {'jitter_step': 0}, {'lr': 1},
+                 {'final_blur': ()}, {'final_blur': [1]},
                  {'decay': 0}, {'record': {}}, {'log': print}, {'jitter': np.bool_(False)}):
         gd._check_options(good)
 
@@ -499,14 +501,15 @@ def test_set_mode_reaches_every_module_and_skips_only_when_all_agree():
 def test_fixed_modes_and_models_without_mode_dependent_layers():
     model = NormThenPool(running_var=1e6)
     _, record = run_mode(model, mode='eval')
-    assert record == {'mode': 'eval', 'estimates': None} and not model.training
+    assert (record['mode'], record['estimates']) == ('eval', None) and not model.training
     _, record = run_mode(model, mode='train')
     assert record['mode'] == 'train' and model.training
     plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                                 torch.nn.Linear(4, 2))
     _, record = run_mode(plain)
-    assert record == {'mode': 'eval', 'estimates': None} and not plain.training
+    assert (record['mode'], record['estimates']) == ('eval', None) and not plain.training
+    assert set(record) == {'mode', 'estimates', 'final_blur'}  # no race, so no trace
 
 
 def test_estimates_leave_the_buffers_bit_identical():
@@ -1013,3 +1016,72 @@ def test_race_decision_weighs_training_modes_noise(monkeypatch, train_samples, c
         assert record['estimates']['train'] == pytest.approx(np.mean(train_samples))
         assert record['train_error'] == pytest.approx(
             np.std(train_samples, ddof=1) / 2.0, abs=1e-12)
+
+
+# ---- option final_blur: the returned image smoothed only as far as the grade allows ----------
+
+def test_final_blur_is_taken_where_the_grade_keeps(bundled):
+    model, _ = bundled
+    runs = {}
+    for key, blurs in (('sharp', ()), ('blurred', gd.DEFAULT_OPTIONS['final_blur'])):
+        np.random.seed(0)
+        torch.manual_seed(0)
+        record = {}
+        image = gd.gradient_descent(gray_noise(48, 0), model.eval(), class_loss(1), 64,
+                                    record=record, final_blur=blurs)
+        runs[key] = image, record['final_blur'], graded(model, image, 1)
+    (sharp, none, before), (blurred, sigma, after) = runs['sharp'], runs['blurred']
+    assert none == 0.0 and sigma in gd.DEFAULT_OPTIONS['final_blur']
+    assert torch.equal(blurred, gd.gaussian_blur(sharp, sigma).clamp(0, 1))
+    assert after >= before - gd.FINAL_BLUR_LOSS
+    assert 1 - after <= gd.FINAL_BLUR_GROWTH * (1 - before)
+
+
+class PixelCheckerboard(torch.nn.Module):
+    """Two classes told apart by a one-pixel checkerboard alone: any blur erases the evidence."""
+
+    def forward(self, x):
+        sign = torch.ones(x.shape[-2:])
+        sign[::2, 1::2] = sign[1::2, ::2] = -1
+        evidence = 60 * (x * sign).mean(dim=(1, 2, 3))
+        return torch.stack([evidence, -evidence], 1)
+
+
+def test_final_blur_is_refused_where_it_would_cost_the_grade():
+    record, images = {}, []
+    for blurs in ((0.5, 0.75), ()):
+        np.random.seed(0)
+        images.append(gd.gradient_descent(gray_noise(16, 0), PixelCheckerboard(), class_loss(0),
+                                          64, record=record, final_blur=blurs))
+        if blurs:
+            assert record['final_blur'] == 0.0
+    assert torch.equal(images[0], images[1])
+    assert PixelCheckerboard()(images[0]).softmax(1)[0, 0].item() > 0.99
+
+
+def test_final_blur_in_training_mode_draws_the_same_dropout_masks_and_no_random_numbers():
+    model = NormThenPool(running_var=1e6, dropout=0.5)
+    loss = class_loss(1)
+    image = torch.rand(1, 3, 8, 8)
+    outcomes = []
+    for seed in (1, 2):
+        run = gd._Run(model, loss, gd._check_options({}), (8, 8), 256)
+        run.chosen = 'train'
+        run.class_weights(model.eval()(image))
+        torch.manual_seed(seed)
+        state = torch.get_rng_state()
+        out = gd._final_blur(run, image)
+        assert torch.equal(torch.get_rng_state(), state)  # the caller's draws are untouched
+        outcomes.append((out, run.record['final_blur']))
+    # the decision does not depend on the caller's random state: every estimate drew the same
+    # dropout masks
+    assert torch.equal(outcomes[0][0], outcomes[1][0]) and outcomes[0][1] == outcomes[1][1]
+
+
+def test_final_blur_leaves_channel_visualizations_alone(bundled):
+    model, _ = bundled  # a channel has no graded probability to keep
+    record = {}
+    np.random.seed(0)
+    gd.gradient_descent(gray_noise(32, 0), model, lambda act: act[0, 2].mean(), 16,
+                        record=record, activation_of=model.features[3])
+    assert record['final_blur'] == 0.0

@@ -80,6 +80,7 @@ def test_report_marks_methods_that_could_not_run():
                 'estimates': {'eval': graded, 'train': None}}
     row = {'model': 'resnet', 'label': 0, 'class': 'disc', 'seed': 0}
     row.update({m: cell(0.9) for m in zoo_eval.METHODS})
+    row['auto']['final_blur'] = 0.75
     row['train'] = row['adam train'] = {'graded': None, 'transfer': None, 'mode': None,
                                         'seconds': None, 'error': 'x'}
     text = zoo_eval.report([{'model': 'resnet', 'accuracy': 0.9, 'judge_accuracy': 0.8,
@@ -88,6 +89,7 @@ def test_report_marks_methods_that_could_not_run():
     assert '| train (could not run on 1 images) | n/a | n/a |' in text
     assert '| auto | 0.900 | 0.900 | 0.500 | 0.500 | 0.0100 |' in text
     assert '| bound: better adam mode per image | 0.900 | 0.900 |' in text
+    assert '| resnet | disc | 0 | 0.900 / - | eval | 0.75 | 0.900 | 0.500 |' in text
 
 
 def test_report_sets_each_method_beside_auto_image_by_image():
@@ -119,4 +121,5 @@ def test_report_gives_the_transfer_means_error_over_models():
     text = zoo_eval.report(results, 'held-out')
     assert '| auto | 0.900 | 0.900 | 0.500 | 0.000 | 0.0039 | +- 0.173 |' in text
     assert 'another draw of 3 models' in text
+    assert '| a | disc | 0 | - / - | eval | - | 0.900 | 0.000 |' in text  # runs before final_blur
     assert zoo_eval.over_models(results[:1], 'auto') is None  # one model: no spread

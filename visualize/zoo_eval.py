@@ -147,6 +147,7 @@ def evaluate_model(name, device, seeds, directory, log, methods=None, variants=N
                 if record:
                     row[method]['estimates'] = record.get('estimates')
                     row[method]['trace'] = record.get('trace')
+                    row[method]['final_blur'] = record.get('final_blur')
             rows.append(row)
             log('%s label %d seed %d: %s' % (name, label, s, ', '.join(
                 '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
@@ -256,15 +257,17 @@ def report(results, split):
                 method, 'n/a' if g is None else '%+.3f +- %.3f' % g[:2],
                 'n/a' if t is None else '%+.3f +- %.3f' % t[:2],
                 'n/a' if t is None else '%d / %d' % t[2:]))
-    lines += ['', '## Per image: auto\'s race estimates (eval / training) and decision', '',
-              '| model | class | seed | estimates | chose | graded | transfer |',
-              '|---|---|--:|---|---|--:|--:|']
+    lines += ['', '## Per image: auto\'s race estimates (eval / training), decision and final '
+              'blur (sigma)', '',
+              '| model | class | seed | estimates | chose | final blur | graded | transfer |',
+              '|---|---|--:|---|---|--:|--:|--:|']
     for r in rows:
         e = r['auto'].get('estimates') or {}
         cell = ' / '.join('-' if e.get(m) is None else '%.3f' % e[m] for m in ('eval', 'train'))
-        lines.append('| %s | %s | %d | %s | %s | %.3f | %.3f |' % (
+        blur = r['auto'].get('final_blur')  # (absent from runs before the option)
+        lines.append('| %s | %s | %d | %s | %s | %s | %.3f | %.3f |' % (
             r['model'], r['class'], r['seed'], cell or '-', r['auto']['mode'],
-            r['auto']['graded'], r['auto']['transfer']))
+            '-' if blur is None else '%g' % blur, r['auto']['graded'], r['auto']['transfer']))
     return '\n'.join(lines) + '\n'
 
 
