@@ -660,8 +660,9 @@ DEFAULT_OPTIONS = {
     # FINAL_BLUR_GROWTH times the unblurred image's; the image as it is when none qualifies
     # (class losses only; () turns it off).  On the zoo's tuning data (192 images) this raised
     # the transfer to an independent model by 0.020 +- 0.008 and left the graded mean and min
-    # where they were; blurring every image with sigma 1 raised it by 0.038 +- 0.016 but took
-    # the graded min from 0.79 to 0.45 (visualize/RESULTS.md).
+    # where they were (held out, 96 images: +0.012 +- 0.008, no image worse by 0.1); blurring
+    # every image with sigma 1 raised it by 0.038 +- 0.016 but took the graded min from 0.79
+    # to 0.45 (visualize/RESULTS.md).
     'final_blur': (0.5, 0.75),
     # visualize a middle layer: the loss is applied to this module's output instead of the
     # model's (through forward_and_return_activation).
@@ -970,8 +971,8 @@ def _check_model(model, activation_of):
 # What each option takes: (kind, lower bound, upper bound, what it is).  A bound is (operator,
 # value) or None; kinds: 'number' (a finite real), 'numbers' (a tuple or list of them, each
 # within the bounds), 'count' (a whole number), 'switch' (True or False), 'callable', 'dict',
-# each of them ' or None' when None is allowed too, or a tuple of the allowed values.  (The option activation_of is checked against the model, in
-# _check_model.)
+# each of them ' or None' when None is allowed too, or a tuple of the allowed values.  (The
+# option activation_of is checked against the model, in _check_model.)
 OPTION_RULES = {
     'jitter': ('switch', None, None, 'roll the image before each forward'),
     'jitter_step': ('count or None', ('>=', 0), None, 'the roll range in pixels; None: 32 scaled'),
