@@ -209,14 +209,23 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
 
     flags = [p.requires_grad for p in model.parameters()]
     timer = benchmark.Timer(stmt="plain()", globals={"plain": plain}, num_threads=torch.get_num_threads())
-    per_iteration, plain_runs = [], []
+    # the steps are timed with option final_blur off: its graded estimates (at most three
+    # forwards, once per run) are no step, and over this few iterations they would weigh on each
+    # step as they do not over a real run; they are timed apart, as the difference of two runs
+    steps_only = {"final_blur": ()} if "final_blur" in getattr(gd, "DEFAULT_OPTIONS", {}) else {}
+    per_iteration, plain_runs, final_blur = [], [], []
     try:
         np.random.seed(0)
         gd.gradient_descent(image, model, loss, iterations=4)  # warm-up (every octave's size)
         for _ in range(repeats):  # interleaved, so that the load of the machine hits both alike
             start = time.perf_counter()
-            gd.gradient_descent(image, model, loss, iterations=iterations)
-            per_iteration.append((time.perf_counter() - start) / iterations)
+            gd.gradient_descent(image, model, loss, iterations=iterations, **steps_only)
+            steps = time.perf_counter() - start
+            per_iteration.append(steps / iterations)
+            if steps_only:
+                start = time.perf_counter()
+                gd.gradient_descent(image, model, loss, iterations=iterations)
+                final_blur.append(time.perf_counter() - start - steps)
             for p in model.parameters():  # as gradient_descent: the gradient of the image only
                 p.requires_grad_(False)
             model.eval()
@@ -230,7 +239,8 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
         return {"error": "gradient_descent failed: {}: {}".format(type(error).__name__, error)}
     m = benchmark.Measurement.merge(plain_runs)[0]
     return {"per_iteration": statistics.median(per_iteration), "plain": m.median,
-            "size": size, "iterations": iterations, "repeats": repeats}
+            "size": size, "iterations": iterations, "repeats": repeats,
+            "final_blur": statistics.median(final_blur) if final_blur else None}
 
 
 def time_gd(iterations=24, repeats=3, min_run_time=1.0):
@@ -430,7 +440,8 @@ def render(results, machine_line, seconds):
                    "forward + backward of the same model (eval mode, gradient with respect to the "
                    "image only): {4}. Ratio {5:.2f}x (target <= {6:.2f}x).".format(
                        g["size"], g["iterations"], g["repeats"], _fmt_time(g["per_iteration"]),
-                       _fmt_time(g["plain"]), g["per_iteration"] / g["plain"], GD_VS_PLAIN))
+                       _fmt_time(g["plain"]), g["per_iteration"] / g["plain"], GD_VS_PLAIN)
+                   + _final_blur_sentence(g))
     v = results.gd_vgg
     if v:
         out.append("")
@@ -443,7 +454,8 @@ def render(results, machine_line, seconds):
                        "1x3x{0}x{0}, {1} iterations, median of {2} runs: {3} per iteration; one "
                        "plain forward + backward: {4}. Ratio {5:.2f}x (target <= {6:.2f}x).".format(
                            v["size"], v["iterations"], v["repeats"], _fmt_time(v["per_iteration"]),
-                           _fmt_time(v["plain"]), v["per_iteration"] / v["plain"], GD_VS_PLAIN))
+                           _fmt_time(v["plain"]), v["per_iteration"] / v["plain"], GD_VS_PLAIN)
+                       + _final_blur_sentence(v))
     if g or v:
         out.append("")
         out.append("Per iteration, `gradient_descent` runs the model once (forward + backward) "
@@ -454,6 +466,17 @@ def render(results, machine_line, seconds):
     if results.compare:
         out += ["", "## torch.utils.benchmark.Compare", "", "```", results.compare.rstrip(), "```"]
     return "\n".join(out) + "\n"
+
+
+def _final_blur_sentence(g):
+    """The once-per-run cost of option final_blur beside a step's (runs before it: nothing)."""
+    if g.get("final_blur") is None:
+        return ""
+    return (" The steps are timed with `final_blur` off; its graded estimates, once per run, add "
+            "{} to a run (the difference of two runs, so noise can make it negative): {:.1f}% of "
+            "a 256-iteration run.".format(("-" if g["final_blur"] < 0 else "")
+                                         + _fmt_time(abs(g["final_blur"])),
+                                         100.0 * g["final_blur"] / (256 * g["per_iteration"])))
 
 
 def main(argv=None):
