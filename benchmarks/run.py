@@ -212,20 +212,18 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
     # the steps are timed with option final_blur off: its graded estimates (at most three
     # forwards, once per run) are no step, and over this few iterations they would weigh on each
     # step as they do not over a real run; they are timed apart, as the difference of two runs
-    steps_only = {"final_blur": ()} if "final_blur" in getattr(gd, "DEFAULT_OPTIONS", {}) else {}
     per_iteration, plain_runs, final_blur = [], [], []
     try:
         np.random.seed(0)
         gd.gradient_descent(image, model, loss, iterations=4)  # warm-up (every octave's size)
         for _ in range(repeats):  # interleaved, so that the load of the machine hits both alike
             start = time.perf_counter()
-            gd.gradient_descent(image, model, loss, iterations=iterations, **steps_only)
+            gd.gradient_descent(image, model, loss, iterations=iterations, final_blur=())
             steps = time.perf_counter() - start
             per_iteration.append(steps / iterations)
-            if steps_only:
-                start = time.perf_counter()
-                gd.gradient_descent(image, model, loss, iterations=iterations)
-                final_blur.append(time.perf_counter() - start - steps)
+            start = time.perf_counter()
+            gd.gradient_descent(image, model, loss, iterations=iterations)
+            final_blur.append(time.perf_counter() - start - steps)
             for p in model.parameters():  # as gradient_descent: the gradient of the image only
                 p.requires_grad_(False)
             model.eval()
@@ -240,7 +238,7 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
     m = benchmark.Measurement.merge(plain_runs)[0]
     return {"per_iteration": statistics.median(per_iteration), "plain": m.median,
             "size": size, "iterations": iterations, "repeats": repeats,
-            "final_blur": statistics.median(final_blur) if final_blur else None}
+            "final_blur": statistics.median(final_blur)}
 
 
 def time_gd(iterations=24, repeats=3, min_run_time=1.0):
