@@ -662,7 +662,9 @@ DEFAULT_OPTIONS = {
     # the transfer to an independent model by 0.020 +- 0.008 and left the graded mean and min
     # where they were (held out, 96 images: +0.012 +- 0.008, no image worse by 0.1); blurring
     # every image with sigma 1 raised it by 0.038 +- 0.016 but took the graded min from 0.79
-    # to 0.45 (visualize/RESULTS.md).
+    # to 0.45.  Larger sigmas (up to 2) and looser guards gained at most +0.010 +- 0.010 over
+    # these, and even the twin itself, choosing among the blurs the guards allow, reached
+    # only 0.748 against 0.743 (visualize/RESULTS.md).
     'final_blur': (0.5, 0.75),
     # visualize a middle layer: the loss is applied to this module's output instead of the
     # model's (through forward_and_return_activation).
