@@ -90,7 +90,8 @@ SWITCHES = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
             ('grader phase', {'grader_phase': 0}),
             ('octaves at full size', {'octave_forward': 'full'}),
             ('octaves share every step', {'octave_steps': 'all'}),
-            ('both paths every grader step', {'grader_mix': 'sum'})]
+            ('both paths every grader step', {'grader_mix': 'sum'}),
+            ('normalization on the jittered path', {'normalization': 'none'})]
 
 
 def run_small(model, **options):
@@ -116,7 +117,7 @@ def test_each_technique_can_be_turned_off(bundled, name, options):
 def test_every_default_has_a_switch_tested():
     techniques = {'jitter', 'blur_sigma', 'clamp', 'decay', 'grad_blur_sigma', 'octaves',
                   'spectrum_power', 'pad', 'grad_norm', 'softmax_objective', 'grader_phase',
-                  'octave_forward', 'grader_mix', 'octave_steps'}
+                  'octave_forward', 'grader_mix', 'octave_steps', 'normalization'}
     assert techniques <= set(gd.DEFAULT_OPTIONS)
     assert techniques == {k for _, options in SWITCHES for k in options} - {'lr'}
 
@@ -135,7 +136,8 @@ BAD_OPTIONS = [('lr', -0.01), ('lr', 0), ('lr', '0.02'), ('lr', float('nan')),
                ('jitter', 'yes'), ('clamp', 1), ('log', 'progress.txt'), ('record', []),
                ('progress', 3), ('mode', 'evaluation'), ('grader_mix', None),
                ('pad', 1.5), ('grader_pad', -0.1), ('spectrum_power', -1),
-               ('final_blur', 0.5), ('final_blur', (0.5, -1)), ('final_blur', ('0.5',))]
+               ('final_blur', 0.5), ('final_blur', (0.5, -1)), ('final_blur', ('0.5',)),
+               ('normalization', 'raw'), ('normalization', True)]
 
 
 @pytest.mark.parametrize('key,value', BAD_OPTIONS, ids=['%s=%r' % kv for kv in BAD_OPTIONS])
@@ -444,8 +446,12 @@ def run_mode(model, label=1, iterations=256, **options):
 def test_mode_decision_where_eval_mode_is_capped():
     # running variance 1e6: in eval mode the image barely moves the logits (p stays near 0.5);
     # in training mode BatchNorm uses the image's own statistics and the class can be reached
+    # the handout's normalization on the shaping steps, which leaves the image near gray for the
+    # race: this BatchNorm sits on the image itself with the running mean of images as they are,
+    # so 'auto' would shape it unnormalized, where eval mode's tiny gradients, normalized to full
+    # steps, drive a channel to a constant 1 that training mode's BatchNorm cannot read either
     model = NormThenPool(running_var=1e6)
-    image, record = run_mode(model)
+    image, record = run_mode(model, normalization='imagenet')
     assert record['mode'] == 'train' and model.training
     assert record['estimates']['train'] > record['estimates']['eval']
     trace = record['trace']  # the race, step by step: training mode pulls away
@@ -509,7 +515,10 @@ def test_fixed_modes_and_models_without_mode_dependent_layers():
                                 torch.nn.Linear(4, 2))
     _, record = run_mode(plain)
     assert (record['mode'], record['estimates']) == ('eval', None) and not plain.training
-    assert set(record) == {'mode', 'estimates', 'final_blur'}  # no race, so no trace
+    # no race, so no trace; no BatchNorm, so no evidence against the handout's normalization
+    assert set(record) == {'mode', 'estimates', 'final_blur', 'normalization',
+                           'normalization_scores'}
+    assert (record['normalization'], record['normalization_scores']) == ('imagenet', None)
 
 
 def test_estimates_leave_the_buffers_bit_identical():
@@ -1085,3 +1094,94 @@ def test_final_blur_leaves_channel_visualizations_alone(bundled):
     gd.gradient_descent(gray_noise(32, 0), model, lambda act: act[0, 2].mean(), 16,
                         record=record, activation_of=model.features[3])
     assert record['final_blur'] == 0.0
+
+
+# ---- what the jittered path feeds the network: measured ------------------------------------
+
+class ConvNormNet(torch.nn.Module):
+    """conv, BatchNorm, ReLU, global mean, linear: 3 classes.  `trained_on` sets BatchNorm's
+    running statistics to what training on that input would have left: 'imagenet' (images
+    normalized with ImageNet's mean and std), 'none' (images as they are, in [0, 1]) or None
+    (untouched: running mean 0, variance 1, as before any training)."""
+
+    def __init__(self, trained_on):
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.norm = torch.nn.BatchNorm2d(6)
+        self.head = torch.nn.Linear(6, 3)
+        if trained_on is not None:
+            # data of a random colour per image, with natural images' mean and spread (those
+            # ImageNet's normalization removes); what the conv gives them, normalized or not,
+            # is what BatchNorm's running statistics hold
+            mean, std = (torch.tensor(v).view(1, 3, 1, 1)
+                         for v in (gd.IMAGENET_MEAN, gd.IMAGENET_STD))
+            colours = (mean + std * torch.randn(64, 3, 1, 1)).clamp(0, 1).expand(64, 3, 12, 12)
+            if trained_on == 'imagenet':
+                colours = gd.transforms.Normalize(gd.IMAGENET_MEAN, gd.IMAGENET_STD)(colours)
+            with torch.no_grad():
+                seen = self.conv(colours)
+                self.norm.running_mean.copy_(seen.mean((0, 2, 3)))
+                self.norm.running_var.copy_(seen.var((0, 2, 3)))
+
+    def forward(self, x):
+        return self.head(torch.relu(self.norm(self.conv(x))).mean((2, 3)))
+
+
+@pytest.mark.parametrize('trained_on,chosen', [('imagenet', 'imagenet'), ('none', 'none'),
+                                               (None, 'imagenet')])
+def test_the_input_the_network_learned_from_is_measured(trained_on, chosen):
+    model = ConvNormNet(trained_on)
+    state = copy.deepcopy(model.state_dict())
+    model.train()
+    scores = gd._normalization_evidence(model, (12, 12), torch.device('cpu'), torch.float32)
+    for name, value in model.state_dict().items():  # the measurement's forwards changed nothing
+        assert torch.equal(value, state[name]), name
+    if trained_on is None:  # untrained statistics (vgg13_bn without its weights): no evidence
+        assert scores is None
+    else:
+        assert set(scores) == {'imagenet', 'none'}
+        other, = set(scores) - {trained_on}
+        assert scores[trained_on] * gd.NORMALIZATION_EVIDENCE < scores[other]
+    image, record = run_mode(model, label=2, iterations=24)  # buffers checked there too
+    assert record['normalization'] == chosen
+    assert model.training == (record['mode'] == 'train')
+    assert (record['normalization_scores'] is None) == (trained_on is None)
+
+
+def test_an_unnormalized_jittered_path_feeds_the_image_as_it_is(monkeypatch):
+    """With normalization 'none' the shaping steps show the network the rolled image itself
+    (values in [0, 1]) and never call normalize_and_jitter; with 'imagenet' they do."""
+    model = ConvNormNet('none')
+    seen, calls = [], []
+    model.conv.register_forward_pre_hook(lambda m, inputs: seen.append(inputs[0].detach()))
+    real = gd.normalize_and_jitter
+    monkeypatch.setattr(gd, 'normalize_and_jitter',
+                        lambda img, step=32: calls.append(step) or real(img, step))
+    for normalization in ('auto', 'none', 'imagenet'):
+        del seen[:], calls[:]
+        record = {}
+        np.random.seed(1)
+        gd.gradient_descent(gray_noise(12, 1), model, class_loss(0), iterations=12,
+                            normalization=normalization, grader_phase=0, final_blur=(),
+                            record=record)
+        lowest = min(x.min().item() for x in seen)
+        if normalization == 'imagenet':
+            assert calls and lowest < 0
+        else:
+            assert record['normalization'] == 'none'
+            assert not calls and lowest >= 0
+
+
+def test_a_network_that_fails_on_the_probe_gives_no_evidence():
+    class Refuses(ConvNormNet):
+        def forward(self, x):
+            if x.shape[-1] != 10:
+                raise RuntimeError('this network takes 10 x 10 images only')
+            return ConvNormNet.forward(self, x)
+    model = Refuses('none')
+    assert gd._normalization_evidence(model, (12, 12), torch.device('cpu'),
+                                      torch.float32) is None
+    assert gd._normalization_evidence(model, (10, 10), torch.device('cpu'),
+                                      torch.float32) is not None
+    assert not model.norm._forward_pre_hooks, 'the hooks are removed, also after a failure'

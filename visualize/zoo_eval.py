@@ -148,6 +148,7 @@ def evaluate_model(name, device, seeds, directory, log, methods=None, variants=N
                     row[method]['estimates'] = record.get('estimates')
                     row[method]['trace'] = record.get('trace')
                     row[method]['final_blur'] = record.get('final_blur')
+                    row[method]['normalization'] = record.get('normalization')
             rows.append(row)
             log('%s label %d seed %d: %s' % (name, label, s, ', '.join(
                 '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
@@ -234,8 +235,8 @@ def report(results, split):
     lines += ['', 'The error over models is the standard error of the per-model transfer means: '
               'how far another draw of %d models could move the transfer mean.' % len(results)]
     lines += ['', '## Per model (auto: graded mean / min, transfer mean; modes chosen)', '',
-              '| model | %s | auto chose train |' % ' | '.join(methods),
-              '|---|%s--:|' % ('---|' * len(methods))]
+              '| model | %s | auto chose train | auto did not normalize |' % ' | '.join(methods),
+              '|---|%s--:|--:|' % ('---|' * len(methods))]
     for result in results:
         rs = result['rows']
         cells = ['%s / %s, %s' % (_fmt([r[m]['graded'] for r in rs], 'mean'),
@@ -243,8 +244,11 @@ def report(results, split):
                                   _fmt([r[m]['transfer'] for r in rs], 'mean'))
                  for m in methods]
         chose = sum(r['auto']['mode'] == 'train' for r in rs)
-        lines.append('| %s | %s | %d of %d |' % (result['model'], ' | '.join(cells), chose,
-                                                 len(rs)))
+        inputs = [r['auto'].get('normalization') for r in rs]  # (absent from older runs)
+        raw = ('-' if all(v is None for v in inputs)
+               else '%d of %d' % (sum(v == 'none' for v in inputs), len(rs)))
+        lines.append('| %s | %s | %d of %d | %s |' % (result['model'], ' | '.join(cells), chose,
+                                                      len(rs), raw))
     others = [m for m in methods if m != 'auto']
     if rows and 'auto' in rows[0] and others:
         lines += ['', '## Against auto, image by image (difference: mean +- standard error; '
