@@ -1191,8 +1191,8 @@ def _normalization_evidence(model, size, device, dtype):
     A BatchNorm layer's running mean is the mean of its input over the training data.  Before
     any nonlinearity that input is linear in the image, so its mean is what an image of the data's
     mean colour gives.  Both candidates are shown such an image, of ImageNet's mean colour (the
-    mean of natural images, and about that of any data in [0, 1]): normalized, that is zeros; as
-    it is, the colour itself.  d is the mean over channels of (input mean - running mean)^2 /
+    mean of natural images, and the usual guess for data in [0, 1]): normalized, that is zeros;
+    as it is, the colour itself.  d is the mean over channels of (input mean - running mean)^2 /
     running var at the first BatchNorm the forward passes, the smaller the better.  None when
     there is no evidence: no BatchNorm with running statistics, or only ones still at their
     initial 0 and 1 (untrained, e.g. vgg13_bn without its weights), or a forward that fails.
@@ -1424,11 +1424,11 @@ class _Run(object):
                       else 'imagenet')
         self.normalized = choice == 'imagenet'
         self.record.update({'normalization': choice, 'normalization_scores': scores})
-        if scores is not None:
-            self.say("input: %s (the first BatchNorm's running mean against its input from "
-                     "an image of ImageNet's mean colour: %.3g normalized, %.3g as it is)"
-                     % ('as it is, not normalized' if choice == 'none' else 'normalized',
-                        scores['imagenet'], scores['none']))
+        if scores is not None:  # the chosen input's misfit first, then the other's
+            self.say("input: %s (misfit to the first BatchNorm's running mean %.3g, %s %.3g)"
+                     % (('as it is, not normalized', scores['none'], 'normalized',
+                         scores['imagenet']) if choice == 'none' else
+                        ('normalized', scores['imagenet'], 'as it is', scores['none'])))
         elif self.opt['normalization'] == 'auto':
             self.say('input: normalized (no trained BatchNorm says otherwise)')
 
@@ -1586,6 +1586,9 @@ def _model_device_and_dtype(model, input):
 
 def gradient_descent(input, model, loss, iterations=256, **options):
     """Maximizes `loss(model(normalize_and_jitter(image)))` over the image; returns the image.
+
+    (The normalization is the handout's unless the network's BatchNorm statistics say that it
+    learned from images as they are: option ``normalization``.)
 
     input: (N, 3, H, W) starting image, float, values in [0, 1] (not modified).
     loss: maps the model's output (or the activation of `activation_of`) to a scalar to be
