@@ -977,6 +977,15 @@ def _check_model(model, activation_of):
     if not isinstance(model, nn.Module):
         raise TypeError('gradient_descent: model must be a torch.nn.Module (a classifier such as '
                         "torchvision's vgg13_bn), got %s" % type(model).__name__)
+    # lazy layers (torch >= 1.8) get their shapes from the first forward; torch 1.7 has none
+    lazy = sorted(set(type(m).__name__ for m in model.modules()
+                      if any(type(t).__name__.startswith('Uninitialized')
+                             for t in list(m.parameters(recurse=False))
+                             + list(m.buffers(recurse=False)))))
+    if lazy:
+        raise ValueError('gradient_descent: the model has lazy layers not initialized yet (%s): '
+                         'run it once on an example image, model(image), before visualizing'
+                         % ', '.join(lazy))
     if activation_of is None:
         return
     if not isinstance(activation_of, nn.Module):

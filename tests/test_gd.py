@@ -705,7 +705,10 @@ class Detached(torch.nn.Module):
      "activation_of must be a layer of the model"),
     (lambda m: (m, {'activation_of': copy.deepcopy(m.features[2])}), ValueError,
      'is a ReLU that is not inside the model'),
-], ids=['function', 'no_grad', 'layer name', 'layer copy'])
+    (lambda m: (torch.nn.Sequential(torch.nn.LazyConv2d(4, 3), torch.nn.ReLU(),
+                                    torch.nn.Flatten(), torch.nn.LazyLinear(2)), {}), ValueError,
+     'lazy layers not initialized yet (LazyConv2d, LazyLinear): run it once'),
+], ids=['function', 'no_grad', 'layer name', 'layer copy', 'lazy'])
 def test_a_model_or_layer_that_cannot_be_used_is_named(bundled, make, error, message):
     model, options = make(bundled[0])
     with pytest.raises(error, match=message.replace('(', r'\(').replace(')', r'\)')):
