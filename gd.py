@@ -836,6 +836,30 @@ def _loss_problem(value):
     return None
 
 
+class _CheckedLoss(object):
+    """The caller's loss, with an error raised inside it named in one sentence together with
+    what it was given (a label past the model's outputs is the usual one: label 12 or 954 of the
+    skeleton on a model with 8 classes)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def __call__(self, output):
+        try:
+            return self.loss(output)
+        except Exception as error:
+            given = ('a tensor of shape %s' % (tuple(output.shape),) if torch.is_tensor(output)
+                     else 'a %s' % type(output).__name__)
+            hint = (' (is the label one of the model\'s %d outputs, 0 to %d?)'
+                    % (output.shape[-1], output.shape[-1] - 1)
+                    if isinstance(error, IndexError) and 'out of bounds' in str(error)
+                    and torch.is_tensor(output) and output.dim() == 2 else '')
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
+            raise ValueError('gradient_descent: loss(output) raised %s: %s, given the model\'s '
+                             'output (the layer\'s, with activation_of), %s%s'
+                             % (type(error).__name__, reason, given, hint))
+
+
 def _loss_value(loss, output):
     """loss(output), refused with a sentence unless it can be maximized (_loss_problem)."""
     value = loss(output)
@@ -1317,9 +1341,21 @@ class _Run(object):
         self.train_forwards = max(min(2, asked), min(asked, iterations // 64))
 
     def forward(self, x):
-        if self.module is None:
-            return self.model(x)
-        return forward_and_return_activation(self.model, x, self.module)
+        try:
+            if self.module is None:
+                return self.model(x)
+            return forward_and_return_activation(self.model, x, self.module)
+        except RuntimeError as error:
+            # in eval mode nothing else is tried: the model's own error, with what it was given
+            # (training mode's failures are step()'s to handle, and memory is main()'s)
+            text = str(error).strip()
+            if self.model.training or _too_big(error) or text.startswith('gradient_descent:'):
+                raise
+            first = text.splitlines()[0] if text else ''
+            hint = ('; does the model take images of this size?'
+                    if 'shape' in first or 'size' in first else '')
+            raise RuntimeError('gradient_descent: model(image) raised RuntimeError for an image '
+                               'of shape %s: %s%s' % (tuple(x.shape), first, hint))
 
     def jittered(self, x, step):
         # the handout's path into the network: normalize_and_jitter, exactly as given (after a
@@ -1619,7 +1655,7 @@ def gradient_descent(input, model, loss, iterations=256, **options):
         return input.detach().clone()
     is_class_loss = opt['activation_of'] is None
     race = is_class_loss and opt['mode'] == 'auto' and _mode_dependent(model)
-    run = _Run(model, loss, opt, tuple(input.shape[-2:]), iterations)
+    run = _Run(model, _CheckedLoss(loss), opt, tuple(input.shape[-2:]), iterations)
     if not race:
         run.choose('eval' if opt['mode'] == 'auto' else opt['mode'], is_class_loss)
     flags = [p.requires_grad for p in model.parameters()]

@@ -708,7 +708,9 @@ class Detached(torch.nn.Module):
     (lambda m: (torch.nn.Sequential(torch.nn.LazyConv2d(4, 3), torch.nn.ReLU(),
                                     torch.nn.Flatten(), torch.nn.LazyLinear(2)), {}), ValueError,
      'lazy layers not initialized yet (LazyConv2d, LazyLinear): run it once'),
-], ids=['function', 'no_grad', 'layer name', 'layer copy', 'lazy'])
+    (lambda m: (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2)), {}),
+     RuntimeError, 'model(image) raised RuntimeError for an image of shape (1, 3, 16, 16): '),
+], ids=['function', 'no_grad', 'layer name', 'layer copy', 'lazy', 'another size'])
 def test_a_model_or_layer_that_cannot_be_used_is_named(bundled, make, error, message):
     model, options = make(bundled[0])
     with pytest.raises(error, match=message.replace('(', r'\(').replace(')', r'\)')):
@@ -733,6 +735,20 @@ def test_a_loss_that_cannot_be_maximized_is_named(bundled, loss, message):
         gd.gradient_descent(gray_noise(16, 0), model, loss, iterations=2)
     assert 'loss(output) must return one floating-point number' in str(info.value)
     assert message in str(info.value)
+
+
+def test_a_loss_that_fails_is_named_with_what_it_was_given(bundled):
+    model, _ = bundled  # 8 classes: the skeleton's label 12 is past them
+    with pytest.raises(ValueError) as info:
+        gd.gradient_descent(gray_noise(16, 0), model, class_loss(12), iterations=2)
+    text = str(info.value)
+    assert text.startswith('gradient_descent: loss(output) raised IndexError: index 12 is out')
+    assert "a tensor of shape (1, 8) (is the label one of the model's 8 outputs, 0 to 7?)" in text
+    with pytest.raises(ValueError) as info:  # an output read as another library's
+        gd.gradient_descent(gray_noise(16, 0), model, lambda out: out.logits[0, 1],
+                            iterations=2)
+    assert "raised AttributeError: 'Tensor' object has no attribute 'logits'" in str(info.value)
+    assert str(info.value).endswith('a tensor of shape (1, 8)')  # no label hint here
 
 
 # ---- gd.py as a command-line program --------------------------------------------------------
