@@ -209,21 +209,25 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
 
     flags = [p.requires_grad for p in model.parameters()]
     timer = benchmark.Timer(stmt="plain()", globals={"plain": plain}, num_threads=torch.get_num_threads())
-    # the steps are timed with option final_blur off: its graded estimates (at most three
-    # forwards, once per run) are no step, and over this few iterations they would weigh on each
-    # step as they do not over a real run; they are timed apart, as the difference of two runs
-    per_iteration, plain_runs, final_blur = [], [], []
+    # the steps are timed with option final_blur off and option normalization fixed to what it
+    # measures: final_blur's graded estimates (at most three forwards) and normalization's
+    # BatchNorm probe (two forwards without gradients) come once per run, are no step, and over
+    # this few iterations would weigh on each step as they do not over a real run; they are
+    # timed apart, as the difference of two runs
+    per_iteration, plain_runs, once_per_run = [], [], []
     try:
         np.random.seed(0)
-        gd.gradient_descent(image, model, loss, iterations=4)  # warm-up (every octave's size)
+        record = {}  # warm-up (every octave's size), and what option normalization measures
+        gd.gradient_descent(image, model, loss, iterations=4, record=record)
+        fixed = {"final_blur": (), "normalization": record.get("normalization", "auto")}
         for _ in range(repeats):  # interleaved, so that the load of the machine hits both alike
             start = time.perf_counter()
-            gd.gradient_descent(image, model, loss, iterations=iterations, final_blur=())
+            gd.gradient_descent(image, model, loss, iterations=iterations, **fixed)
             steps = time.perf_counter() - start
             per_iteration.append(steps / iterations)
             start = time.perf_counter()
             gd.gradient_descent(image, model, loss, iterations=iterations)
-            final_blur.append(time.perf_counter() - start - steps)
+            once_per_run.append(time.perf_counter() - start - steps)
             for p in model.parameters():  # as gradient_descent: the gradient of the image only
                 p.requires_grad_(False)
             model.eval()
@@ -238,7 +242,7 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
     m = benchmark.Measurement.merge(plain_runs)[0]
     return {"per_iteration": statistics.median(per_iteration), "plain": m.median,
             "size": size, "iterations": iterations, "repeats": repeats,
-            "final_blur": statistics.median(final_blur)}
+            "once_per_run": statistics.median(once_per_run)}
 
 
 def time_gd(iterations=24, repeats=3, min_run_time=1.0):
@@ -439,7 +443,7 @@ def render(results, machine_line, seconds):
                    "image only): {4}. Ratio {5:.2f}x (target <= {6:.2f}x).".format(
                        g["size"], g["iterations"], g["repeats"], _fmt_time(g["per_iteration"]),
                        _fmt_time(g["plain"]), g["per_iteration"] / g["plain"], GD_VS_PLAIN)
-                   + _final_blur_sentence(g))
+                   + _once_per_run_sentence(g))
     v = results.gd_vgg
     if v:
         out.append("")
@@ -453,7 +457,7 @@ def render(results, machine_line, seconds):
                        "plain forward + backward: {4}. Ratio {5:.2f}x (target <= {6:.2f}x).".format(
                            v["size"], v["iterations"], v["repeats"], _fmt_time(v["per_iteration"]),
                            _fmt_time(v["plain"]), v["per_iteration"] / v["plain"], GD_VS_PLAIN)
-                       + _final_blur_sentence(v))
+                       + _once_per_run_sentence(v))
     if g or v:
         out.append("")
         out.append("Per iteration, `gradient_descent` runs the model once (forward + backward) "
@@ -466,15 +470,17 @@ def render(results, machine_line, seconds):
     return "\n".join(out) + "\n"
 
 
-def _final_blur_sentence(g):
-    """The once-per-run cost of option final_blur beside a step's (runs before it: nothing)."""
-    if g.get("final_blur") is None:
+def _once_per_run_sentence(g):
+    """The once-per-run cost of options final_blur and normalization beside a step's (runs
+    before them: nothing)."""
+    if g.get("once_per_run") is None:
         return ""
-    return (" The steps are timed with `final_blur` off; its graded estimates, once per run, add "
-            "{} to a run (the difference of two runs, so noise can make it negative): {:.1f}% of "
-            "a 256-iteration run.".format(("-" if g["final_blur"] < 0 else "")
-                                         + _fmt_time(abs(g["final_blur"])),
-                                         100.0 * g["final_blur"] / (256 * g["per_iteration"])))
+    return (" The steps are timed with `final_blur` off and `normalization` fixed to what it "
+            "measured; those two measurements, once per run (final_blur's graded estimates, "
+            "normalization's BatchNorm probe), add {} to a run (the difference of two runs, so "
+            "noise can make it negative): {:.1f}% of a 256-iteration run.".format(
+                ("-" if g["once_per_run"] < 0 else "") + _fmt_time(abs(g["once_per_run"])),
+                100.0 * g["once_per_run"] / (256 * g["per_iteration"])))
 
 
 def main(argv=None):

@@ -76,14 +76,16 @@ def test_report_when_gd_is_missing():
     assert "Not measured: ImportError: no gd" in run.render(results, "m", 0.0)
 
 
-def test_report_gives_the_final_blurs_cost_apart_from_a_steps():
+def test_report_gives_the_once_per_run_measurements_apart_from_a_step():
     timing = {"per_iteration": 0.004, "plain": 0.004, "size": 48, "iterations": 24, "repeats": 3}
-    results = run.Results(gd=dict(timing, final_blur=0.0128), gd_vgg=dict(timing, final_blur=-0.001))
+    results = run.Results(gd=dict(timing, once_per_run=0.0128),
+                          gd_vgg=dict(timing, once_per_run=-0.001))
     results.targets = run.targets(results)
     text = run.render(results, "m", 0.0)
     # 12.8 ms against 256 steps of 4 ms: 1.25% of a default run
     assert "add 12.8 ms to a run" in text and "1.2% of a 256-iteration run" in text
     assert "add -1 ms to a run" in text  # noise, said as it is
     assert "Ratio 1.00x" in text
-    older = run.render(run.Results(gd=dict(timing, final_blur=None)), "m", 0.0)
-    assert "final_blur" not in older  # a gd.py without the option: nothing to say
+    assert "`final_blur` off and `normalization` fixed" in text
+    older = run.render(run.Results(gd=dict(timing, once_per_run=None)), "m", 0.0)
+    assert "final_blur" not in older  # a gd.py without the options: nothing to say
