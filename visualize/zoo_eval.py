@@ -8,7 +8,8 @@ Every model starts in training mode (main() never calls eval()), one model objec
 label, and the returned image is fed as it is.  Per model, label and start (the skeleton's gray
 noise at the family's size), these methods run, 256 iterations each:
 
-  auto        gd.gradient_descent with its defaults (mode measured by the race)
+  auto        gd.gradient_descent with its defaults (mode measured by the race, normalization
+              of the jittered path by the first BatchNorm's running mean)
   eval, train gd.gradient_descent with the mode fixed (mode='eval' / 'train')
   student     a plain student method: eval mode, the gradient divided by its mean magnitude,
               lr 0.01, the handout's normalize_and_jitter, a 3x3 box blur every 20 steps, clamp
