@@ -1168,6 +1168,31 @@ def test_the_input_the_network_learned_from_is_measured(trained_on, chosen):
     assert (record['normalization_scores'] is None) == (trained_on is None)
 
 
+class NormalizesItself(torch.nn.Module):
+    """A network trained normalized, wrapped with the normalization inside (as robustness
+    libraries ship theirs): it takes images as they are, and the handout's normalization would
+    be applied twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.normalize = gd.transforms.Normalize(gd.IMAGENET_MEAN, gd.IMAGENET_STD)
+        self.net = ConvNormNet('imagenet')
+
+    def forward(self, x):
+        return self.net(self.normalize(x))
+
+
+def test_a_network_that_normalizes_its_input_itself_is_fed_the_image_as_it_is():
+    model = NormalizesItself()
+    image, record = run_mode(model, label=1, iterations=24)
+    assert record['normalization'] == 'none'
+    scores = record['normalization_scores']
+    assert scores['none'] * gd.NORMALIZATION_EVIDENCE < scores['imagenet']
+    # the same network without the wrapper keeps the handout's normalization
+    _, record = run_mode(model.net, label=1, iterations=24)
+    assert record['normalization'] == 'imagenet'
+
+
 def test_an_unnormalized_jittered_path_feeds_the_image_as_it_is(monkeypatch):
     """With normalization 'none' the shaping steps show the network the rolled image itself
     (values in [0, 1]) and never call normalize_and_jitter; with 'imagenet' they do."""
