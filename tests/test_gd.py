@@ -445,11 +445,12 @@ def run_mode(model, label=1, iterations=256, **options):
 
 def test_mode_decision_where_eval_mode_is_capped():
     # running variance 1e6: in eval mode the image barely moves the logits (p stays near 0.5);
-    # in training mode BatchNorm uses the image's own statistics and the class can be reached
-    # the handout's normalization on the shaping steps, which leaves the image near gray for the
-    # race: this BatchNorm sits on the image itself with the running mean of images as they are,
-    # so 'auto' would shape it unnormalized, where eval mode's tiny gradients, normalized to full
-    # steps, drive a channel to a constant 1 that training mode's BatchNorm cannot read either
+    # in training mode BatchNorm uses the image's own statistics and the class can be reached.
+    # The shaping steps are fixed to the handout's normalization, which leaves the image near
+    # gray for the race.  (This BatchNorm sits on the image itself with the running mean of
+    # images as they are, so 'auto' would shape it unnormalized; there eval mode's tiny
+    # gradients, normalized to full steps, drive a channel to a constant 1, which training
+    # mode's BatchNorm cannot read either.)
     model = NormThenPool(running_var=1e6)
     image, record = run_mode(model, normalization='imagenet')
     assert record['mode'] == 'train' and model.training
