@@ -195,7 +195,7 @@ def load_bundled(path=None, device=DEVICE):
         meta = {'classes': [str(c) for c in ckpt['classes']], 'size': int(ckpt['size'])}
     except (RuntimeError, TypeError, ValueError, AttributeError) as error:
         raise ModelFileError('%s does not fit SmallNet: %s' % (
-            path, str(error).strip().splitlines()[0] if str(error).strip() else error))
+            path, _first_line(error)))
     model.to(device)
     return model, meta
 
@@ -221,8 +221,7 @@ def load_vgg13_bn(device=DEVICE, allow_download=True, timeout=15.0):
         else:
             model = vgg13_bn(pretrained=True)
     except Exception as error:  # no network, bad cache file, ...
-        return None, '%s: %s' % (type(error).__name__, str(error).strip().splitlines()[0]
-                                 if str(error).strip() else '')
+        return None, '%s: %s' % (type(error).__name__, _first_line(error))
     finally:
         socket.setdefaulttimeout(old_timeout)
     return model.to(device), None
@@ -424,6 +423,12 @@ def image_name(label, class_names):
         return 'img_{}.jpg'.format(label)
     name = ''.join(c if c.isalnum() else '_' for c in class_names[label]).strip('_')
     return 'img_{}_{}.jpg'.format(label, name)
+
+
+def _first_line(error):
+    """The first line of an exception's message ('' when it has none), for one-line reports."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ''
 
 
 def _too_big(error):
@@ -854,10 +859,9 @@ class _CheckedLoss(object):
                     % (output.shape[-1], output.shape[-1] - 1)
                     if isinstance(error, IndexError) and 'out of bounds' in str(error)
                     and torch.is_tensor(output) and output.dim() == 2 else '')
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ''
             raise ValueError('gradient_descent: loss(output) raised %s: %s, given the model\'s '
                              'output (the layer\'s, with activation_of), %s%s'
-                             % (type(error).__name__, reason, given, hint))
+                             % (type(error).__name__, _first_line(error), given, hint))
 
 
 def _loss_value(loss, output):
@@ -1348,10 +1352,9 @@ class _Run(object):
         except RuntimeError as error:
             # in eval mode nothing else is tried: the model's own error, with what it was given
             # (training mode's failures are step()'s to handle, and memory is main()'s)
-            text = str(error).strip()
-            if self.model.training or _too_big(error) or text.startswith('gradient_descent:'):
+            first = _first_line(error)
+            if self.model.training or _too_big(error) or first.startswith('gradient_descent:'):
                 raise
-            first = text.splitlines()[0] if text else ''
             hint = ('; does the model take images of this size?'
                     if 'shape' in first or 'size' in first else '')
             raise RuntimeError('gradient_descent: model(image) raised RuntimeError for an image '
@@ -1545,8 +1548,7 @@ class _Run(object):
             # not only RuntimeError: a model may also return another type in training mode
             # (torchvision's GoogLeNet and Inception v3: a named tuple with auxiliary outputs)
             # that the loss or the grader's softmax cannot read
-            reason = '%s: %s' % (type(error).__name__, str(error).strip().splitlines()[0]
-                                 if str(error).strip() else '')
+            reason = '%s: %s' % (type(error).__name__, _first_line(error))
             if self.opt['mode'] == 'train':  # fixed by the caller: say why it cannot work
                 raise ValueError("gradient_descent: mode='train', but the model cannot run in "
                                  'training mode on this image (%s)' % reason)
