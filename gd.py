@@ -1349,16 +1349,23 @@ class _Run(object):
             if self.module is None:
                 return self.model(x)
             return forward_and_return_activation(self.model, x, self.module)
-        except RuntimeError as error:
+        except (RuntimeError, ValueError, AssertionError) as error:
             # in eval mode nothing else is tried: the model's own error, with what it was given
-            # (training mode's failures are step()'s to handle, and memory is main()'s)
+            # (training mode's failures are step()'s to handle, and memory is main()'s).  The
+            # same type again, so that an `except` around gradient_descent still catches it; a
+            # subclass of these (its constructor may take other arguments) goes on as it is.
             first = _first_line(error)
-            if self.model.training or _too_big(error) or first.startswith('gradient_descent:'):
+            if (type(error) not in (RuntimeError, ValueError, AssertionError)
+                    or self.model.training or _too_big(error)
+                    or first.startswith(('gradient_descent:',
+                                         'forward_and_return_activation:'))):
                 raise
             hint = ('; does the model take images of this size?'
-                    if 'shape' in first or 'size' in first else '')
-            raise RuntimeError('gradient_descent: model(image) raised RuntimeError for an image '
-                               'of shape %s: %s%s' % (tuple(x.shape), first, hint))
+                    if any(w in first.lower() for w in ('shape', 'size', 'height', 'width'))
+                    else '')
+            raise type(error)('gradient_descent: model(image) raised %s for an image of shape '
+                              '%s: %s%s' % (type(error).__name__, tuple(x.shape),
+                                            first or '(no message)', hint))
 
     def jittered(self, x, step):
         # the handout's path into the network: normalize_and_jitter, exactly as given (after a

@@ -589,7 +589,9 @@ class FixedSize(torch.nn.Module):
         self.model, self.size = model, size
 
     def forward(self, x):
-        assert tuple(x.shape[-2:]) == (self.size, self.size), 'expects %d px' % self.size
+        # torchvision's wording
+        assert x.shape[-2] == self.size, 'Wrong image height! Expected %d but got %d!' % (
+            self.size, x.shape[-2])
         return self.model(x)
 
 
@@ -599,7 +601,7 @@ def test_a_model_of_fixed_input_size_gets_its_octaves_at_full_size(bundled):
     fixed.eval()
     image = gd.gradient_descent(gray_noise(32, 0), fixed, class_loss(3), iterations=48)
     assert graded(fixed, image, 3) > 0.9
-    with pytest.raises(AssertionError, match='expects 32 px'):  # not about octaves: raised
+    with pytest.raises(AssertionError, match='Expected 32 but got 40'):  # not about octaves
         gd.gradient_descent(gray_noise(40, 0), fixed, class_loss(3), iterations=4)
 
 
@@ -711,7 +713,11 @@ class Detached(torch.nn.Module):
      'lazy layers not initialized yet (LazyConv2d, LazyLinear): run it once'),
     (lambda m: (torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2)), {}),
      RuntimeError, 'model(image) raised RuntimeError for an image of shape (1, 3, 16, 16): '),
-], ids=['function', 'no_grad', 'layer name', 'layer copy', 'lazy', 'another size'])
+    (lambda m: (FixedSize(m, 32), {}), AssertionError,
+     'model(image) raised AssertionError for an image of shape (1, 3, 16, 16): Wrong image '
+     'height! Expected 32 but got 16!; does the model take images of this size?'),
+], ids=['function', 'no_grad', 'layer name', 'layer copy', 'lazy', 'another size',
+        'asserted size'])
 def test_a_model_or_layer_that_cannot_be_used_is_named(bundled, make, error, message):
     model, options = make(bundled[0])
     with pytest.raises(error, match=message.replace('(', r'\(').replace(')', r'\)')):
