@@ -876,6 +876,47 @@ def test_zoom_and_rotate_change_the_result_and_zero_is_identity(bundled):
     assert (zoomed - default).abs().max().item() > 1e-4
 
 
+class InputRecorder(torch.nn.Module):
+    """The model, recording every input it gets with gradients on (the jittered and the
+    grader's path; the estimates run without gradients)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.inputs = model, []
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.inputs.append(x.detach().clone())
+        return self.model(x)
+
+
+@pytest.mark.parametrize('flip,layer,mirrored', [
+    (True, False, (0.25, 0.75)),  # the default: about half of the steps
+    (False, False, (0.0, 0.0)),
+    (True, True, (0.0, 0.0)),  # a channel may detect one orientation: never mirrored
+], ids=['default', 'off', 'channel'])
+def test_the_jittered_path_mirrors_the_image_on_about_half_the_steps(bundled, flip, layer,
+                                                                     mirrored):
+    model, _ = bundled
+    recorder = InputRecorder(model)
+    start = torch.full((1, 3, 16, 16), 0.2)
+    start[..., :8] = 0.8  # bright on the left
+    options = {'activation_of': model.features[2]} if layer else {}
+    torch.manual_seed(0)
+    # no jitter (a roll would move the halves), no blur, small steps: every shaping step sees
+    # the start image, mirrored or not
+    gd.gradient_descent(start, recorder, (lambda act: act[0, 0].mean()) if layer
+                        else class_loss(3), iterations=48, flip=flip, jitter=False,
+                        blur_every=0, grader_phase=0.0, lr=1e-4, octaves=1, final_blur=(),
+                        **options)
+    assert len(recorder.inputs) == 48
+    left = torch.stack([x[0, :, :, :8].mean() for x in recorder.inputs])
+    right = torch.stack([x[0, :, :, 8:].mean() for x in recorder.inputs])
+    assert bool(((left - right).abs() > 1.0).all())  # each one clearly one way or the other
+    share = (right > left).float().mean().item()
+    assert mirrored[0] <= share <= mirrored[1]
+
+
 def reference_spectral_filter(img, power):
     """The filter written out with the full complex FFT (numpy, float64): every frequency's gain
     (f_min / max(|f|, f_min)) ** power, independently of gd's rfftn half-spectrum."""
@@ -1085,7 +1126,8 @@ class PixelCheckerboard(torch.nn.Module):
 def test_final_blur_is_refused_where_it_would_cost_the_grade():
     record, images = {}, []
     for blurs in ((0.5, 0.75), ()):
-        np.random.seed(0)
+        np.random.seed(0)  # the jitter's draws
+        torch.manual_seed(0)  # the mirror's
         images.append(gd.gradient_descent(gray_noise(16, 0), PixelCheckerboard(), class_loss(0),
                                           64, record=record, final_blur=blurs))
         if blurs:
