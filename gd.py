@@ -71,8 +71,7 @@ jitter, image blur, clamping to [0, 1], weight decay towards gray (0.5), gradien
 spectral (1 / f) preconditioning, a gray border as an object-on-a-background prior (options
 pad and grader_pad), mirrored views (flip), multi-scale (octaves), gradient normalization, a
 final blur kept where the grade allows (final_blur), the input normalization measured
-(normalization); and channel
-visualization of middle layers through
+(normalization); and channel visualization of middle layers through
 `forward_and_return_activation` (``--layer`` / ``--channel`` on the command line).
 """
 import argparse
@@ -592,8 +591,8 @@ DEFAULT_OPTIONS = {
     # standard augmentation; the zoo's and the bundled model's data too); what it removes is
     # evidence that only works one way round, such as the diagonal strokes that the bundled
     # model's disc is otherwise drawn with.  Class objectives only: a middle layer's channel
-    # (activation_of) may detect one orientation, and is never mirrored.  Off for classes that
-    # a mirror changes (digits, letters, arrows).  On the zoo's tuning data (192 images) it
+    # (activation_of) may detect one orientation, and is never mirrored.  Turn it off for
+    # classes that a mirror changes (digits, letters, arrows).  On the zoo's tuning data (192 images) it
     # raised the transfer to an independent model by 0.056 +- 0.020 (30 images better, 14
     # worse; square +0.16, checkerboard +0.16) at a small cost in the grade (graded mean
     # -0.004 +- 0.002, min 0.793 -> 0.745, eval-mode images of vgg_bn that were capped before);
