@@ -245,9 +245,14 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
             "once_per_run": statistics.median(once_per_run)}
 
 
-def time_gd(iterations=24, repeats=3, min_run_time=1.0):
+def time_gd(iterations=256, repeats=3, min_run_time=1.0):
     """gd.gradient_descent's seconds per iteration against one plain forward + backward
-    (gradient with respect to the image, model in eval mode) of the bundled model."""
+    (gradient with respect to the image, model in eval mode) of the bundled model.
+
+    Whole runs of the skeleton's default length (256 iterations, about a second each here): what
+    a run does once (the octave changes, the mode race's decision, the class-weight probe) then
+    weighs on each step as it does in a real run.  Over 24 iterations it weighed about ten times
+    as much (the tenth session: 1.24x over 24 iterations, 1.06x-1.15x over 256)."""
     try:
         import gd
         model, meta = gd.load_bundled(device="cpu")
@@ -438,7 +443,7 @@ def render(results, machine_line, seconds):
                    "(`python -m benchmarks --only gd`).".format(g["error"]))
     else:
         out.append("`gd.gradient_descent` (its defaults) on the bundled SmallNet (assets/gd_small.pt), image "
-                   "1x3x{0}x{0}, {1} iterations, median of {2} runs: {3} per iteration. One plain "
+                   "1x3x{0}x{0}, whole runs of {1} iterations, median of {2} runs: {3} per iteration. One plain "
                    "forward + backward of the same model (eval mode, gradient with respect to the "
                    "image only): {4}. Ratio {5:.2f}x (target <= {6:.2f}x).".format(
                        g["size"], g["iterations"], g["repeats"], _fmt_time(g["per_iteration"]),
