@@ -592,12 +592,13 @@ DEFAULT_OPTIONS = {
     # evidence that only works one way round, such as the diagonal strokes that the bundled
     # model's disc is otherwise drawn with.  Class objectives only: a middle layer's channel
     # (activation_of) may detect one orientation, and is never mirrored.  Turn it off for
-    # classes that a mirror changes (digits, letters, arrows).  On the zoo's tuning data (192 images) it
-    # raised the transfer to an independent model by 0.056 +- 0.020 (30 images better, 14
-    # worse; square +0.16, checkerboard +0.16) at a small cost in the grade (graded mean
-    # -0.004 +- 0.002, min 0.793 -> 0.745, eval-mode images of vgg_bn that were capped before);
-    # mirroring the shaping steps only gained +0.022 +- 0.023.  On the bundled model it traded
-    # square (0.80 -> 0.36, ten starts) for checkerboard (0.80 -> 1.00).  visualize/RESULTS.md.
+    # classes that a mirror changes (digits, letters, arrows).  On the zoo's tuning data (192
+    # images) it raised the transfer to an independent model by 0.056 +- 0.020 (30 images
+    # better, 14 worse; square +0.16, checkerboard +0.16) at a small cost in the grade (graded
+    # mean -0.004 +- 0.002, min 0.793 -> 0.745, eval-mode images of vgg_bn that were capped
+    # before); mirroring the shaping steps only gained +0.022 +- 0.023.  On the bundled model it
+    # traded square (0.80 -> 0.36, ten starts) for checkerboard (0.80 -> 1.00).
+    # visualize/RESULTS.md.
     'flip': True,
     # an object on a background: the jittered path sees the image inside a gray (0.5) border
     # pad times its longer side wide on every side (rolled with it by the jitter), so the class
@@ -1320,6 +1321,11 @@ def _plan(iterations, opt, is_class_loss, race):
 
 # ---- one step -------------------------------------------------------------------------------
 
+# a model's own errors in eval mode that _Run.forward raises again, as the same type, with the
+# image's shape (exactly these types: a subclass's constructor may take other arguments)
+_NAMED_MODEL_ERRORS = (RuntimeError, ValueError, AssertionError)
+
+
 class _Run(object):
     """What every step of one gradient_descent call shares: the model, the objective, the sizes.
 
@@ -1366,13 +1372,12 @@ class _Run(object):
             if self.module is None:
                 return self.model(x)
             return forward_and_return_activation(self.model, x, self.module)
-        except (RuntimeError, ValueError, AssertionError) as error:
+        except _NAMED_MODEL_ERRORS as error:
             # in eval mode nothing else is tried: the model's own error, with what it was given
-            # (training mode's failures are step()'s to handle, and memory is main()'s).  The
-            # same type again, so that an `except` around gradient_descent still catches it; a
-            # subclass of these (its constructor may take other arguments) goes on as it is.
+            # (training mode's failures are step()'s to handle, and memory is main()'s), raised
+            # as the same type, so that an `except` around gradient_descent still catches it
             first = _first_line(error)
-            if (type(error) not in (RuntimeError, ValueError, AssertionError)
+            if (type(error) not in _NAMED_MODEL_ERRORS
                     or self.model.training or _too_big(error)
                     or first.startswith(('gradient_descent:',
                                          'forward_and_return_activation:'))):
