@@ -211,9 +211,9 @@ def _time_gd_on(gd, model, size, iterations, repeats, plain_blocks):
     timer = benchmark.Timer(stmt="plain()", globals={"plain": plain}, num_threads=torch.get_num_threads())
     # the steps are timed with option final_blur off and option normalization fixed to what it
     # measures: final_blur's graded estimates (at most three forwards) and normalization's
-    # BatchNorm probe (two forwards without gradients) come once per run, are no step, and over
-    # this few iterations would weigh on each step as they do not over a real run; they are
-    # timed apart, as the difference of two runs
+    # BatchNorm probe (two forwards without gradients) come once per run and are no step (over
+    # vgg13_bn's few iterations they would weigh on each step as they do not over a real run);
+    # they are timed apart, as the difference of two runs
     per_iteration, plain_runs, once_per_run = [], [], []
     try:
         np.random.seed(0)
