@@ -82,6 +82,7 @@ def test_report_marks_methods_that_could_not_run():
     row.update({m: cell(0.9) for m in zoo_eval.METHODS})
     row['auto']['final_blur'] = 0.75
     row['auto']['normalization'] = 'none'
+    row['auto']['rotation'] = {'kept': True, 'angles': [0, 30], 'probabilities': [0.9, 0.9]}
     row['train'] = row['adam train'] = {'graded': None, 'transfer': None, 'mode': None,
                                         'seconds': None, 'error': 'x'}
     text = zoo_eval.report([{'model': 'resnet', 'accuracy': 0.9, 'judge_accuracy': 0.8,
@@ -90,8 +91,9 @@ def test_report_marks_methods_that_could_not_run():
     assert '| train (could not run on 1 images) | n/a | n/a |' in text
     assert '| auto | 0.900 | 0.900 | 0.500 | 0.500 | 0.0100 |' in text
     assert '| bound: better adam mode per image | 0.900 | 0.900 |' in text
-    assert '| resnet | disc | 0 | 0.900 / - | eval | 0.75 | 0.900 | 0.500 |' in text
-    assert text.count('| 0 of 1 | 1 of 1 |') == 1  # chose training mode 0, did not normalize 1
+    assert '| resnet | disc | 0 | 0.900 / - | eval | kept | 0.75 | 0.900 | 0.500 |' in text
+    # chose training mode 0, did not normalize 1, kept the rotation 1
+    assert text.count('| 0 of 1 | 1 of 1 | 1 of 1 |') == 1
 
 
 def test_report_sets_each_method_beside_auto_image_by_image():
@@ -123,6 +125,6 @@ def test_report_gives_the_transfer_means_error_over_models():
     text = zoo_eval.report(results, 'held-out')
     assert '| auto | 0.900 | 0.900 | 0.500 | 0.000 | 0.0039 | +- 0.173 |' in text
     assert 'another draw of 3 models' in text
-    assert '| a | disc | 0 | - / - | eval | - | 0.900 | 0.000 |' in text  # runs before final_blur
+    assert '| a | disc | 0 | - / - | eval | - | - | 0.900 | 0.000 |' in text  # runs before final_blur
     assert text.count('| 0 of 2 | - |') == 3  # runs before option normalization: not known
     assert zoo_eval.over_models(results[:1], 'auto') is None  # one model: no spread

@@ -45,7 +45,8 @@ ABLATIONS = [('jitter', {'jitter': False}), ('image blur', {'blur_sigma': 0}),
              ('clamp', {'clamp': False}), ('decay to gray', {'decay': 0}),
              ('gradient blur', {'grad_blur_sigma': 0}), ('octaves', {'octaves': 1}),
              ('gradient normalization', {'grad_norm': False, 'lr': 0.5}),
-             ('grader phase', {'grader_phase': 0}), ('mirror', {'flip': False})]
+             ('grader phase', {'grader_phase': 0}), ('mirror', {'flip': False}),
+             ('rotation race', {'rotate': 0})]
 
 
 def start_image(size, seed):

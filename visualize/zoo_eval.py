@@ -150,6 +150,7 @@ def evaluate_model(name, device, seeds, directory, log, methods=None, variants=N
                     row[method]['trace'] = record.get('trace')
                     row[method]['final_blur'] = record.get('final_blur')
                     row[method]['normalization'] = record.get('normalization')
+                    row[method]['rotation'] = record.get('rotation')
             rows.append(row)
             log('%s label %d seed %d: %s' % (name, label, s, ', '.join(
                 '%s %s/%s' % (m, _num(row[m]['graded']), _num(row[m]['transfer']))
@@ -236,8 +237,8 @@ def report(results, split):
     lines += ['', 'The error over models is the standard error of the per-model transfer means: '
               'how far another draw of %d models could move the transfer mean.' % len(results)]
     lines += ['', '## Per model (auto: graded mean / min, transfer mean; modes chosen)', '',
-              '| model | %s | auto chose train | auto did not normalize |' % ' | '.join(methods),
-              '|---|%s--:|--:|' % ('---|' * len(methods))]
+              '| model | %s | auto chose train | auto did not normalize | auto kept rotation |'
+              % ' | '.join(methods), '|---|%s--:|--:|--:|' % ('---|' * len(methods))]
     for result in results:
         rs = result['rows']
         cells = ['%s / %s, %s' % (_fmt([r[m]['graded'] for r in rs], 'mean'),
@@ -248,8 +249,11 @@ def report(results, split):
         inputs = [r['auto'].get('normalization') for r in rs]  # (absent from older runs)
         raw = ('-' if all(v is None for v in inputs)
                else '%d of %d' % (sum(v == 'none' for v in inputs), len(rs)))
-        lines.append('| %s | %s | %d of %d | %s |' % (result['model'], ' | '.join(cells), chose,
-                                                      len(rs), raw))
+        turns = [r['auto'].get('rotation') for r in rs]  # (absent from older runs)
+        kept = ('-' if all(v is None for v in turns)
+                else '%d of %d' % (sum(bool(v and v['kept']) for v in turns), len(rs)))
+        lines.append('| %s | %s | %d of %d | %s | %s |' % (
+            result['model'], ' | '.join(cells), chose, len(rs), raw, kept))
     others = [m for m in methods if m != 'auto']
     if rows and 'auto' in rows[0] and others:
         lines += ['', '## Against auto, image by image (difference: mean +- standard error; '
@@ -262,16 +266,18 @@ def report(results, split):
                 method, 'n/a' if g is None else '%+.3f +- %.3f' % g[:2],
                 'n/a' if t is None else '%+.3f +- %.3f' % t[:2],
                 'n/a' if t is None else '%d / %d' % t[2:]))
-    lines += ['', '## Per image: auto\'s race estimates (eval / training), decision and final '
-              'blur (sigma)', '',
-              '| model | class | seed | estimates | chose | final blur | graded | transfer |',
-              '|---|---|--:|---|---|--:|--:|--:|']
+    lines += ['', '## Per image: auto\'s race estimates (eval / training), decision, rotation '
+              '(kept: the class read the same at every angle) and final blur (sigma)', '',
+              '| model | class | seed | estimates | chose | rotation | final blur | graded | '
+              'transfer |', '|---|---|--:|---|---|---|--:|--:|--:|']
     for r in rows:
         e = r['auto'].get('estimates') or {}
         cell = ' / '.join('-' if e.get(m) is None else '%.3f' % e[m] for m in ('eval', 'train'))
         blur = r['auto'].get('final_blur')  # (absent from runs before the option)
-        lines.append('| %s | %s | %d | %s | %s | %s | %.3f | %.3f |' % (
+        turn = r['auto'].get('rotation')  # (absent from runs before the option)
+        lines.append('| %s | %s | %d | %s | %s | %s | %s | %.3f | %.3f |' % (
             r['model'], r['class'], r['seed'], cell or '-', r['auto']['mode'],
+            '-' if turn is None else ('kept' if turn['kept'] else 'off'),
             '-' if blur is None else '%g' % blur, r['auto']['graded'], r['auto']['transfer']))
     return '\n'.join(lines) + '\n'
 
