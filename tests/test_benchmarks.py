@@ -89,3 +89,13 @@ def test_report_gives_the_once_per_run_measurements_apart_from_a_step():
     assert "`final_blur` off and `normalization` fixed" in text
     older = run.render(run.Results(gd=dict(timing, once_per_run=None)), "m", 0.0)
     assert "final_blur" not in older  # a gd.py without the options: nothing to say
+    assert "rotation race" not in text  # timed without a race to compare with
+
+
+def test_report_gives_the_rotation_races_share_of_a_step():
+    timing = {"per_iteration": 0.006, "plain": 0.004, "size": 48, "iterations": 256,
+              "repeats": 3, "once_per_run": 0.01, "without_race": 0.004}
+    text = run.render(run.Results(gd=timing), "m", 0.0)
+    assert "Ratio 1.50x" in text
+    assert "without it (rotate 0) a step takes 4 ms, ratio 1.00x" in text
+    assert "the race adds 50% to a run" in text
