@@ -478,7 +478,8 @@ def render(results, machine_line, seconds):
     if g or v:
         out.append("")
         out.append("Per iteration, `gradient_descent` runs the model once (forward + backward) "
-                   "like the plain step, plus jitter, normalization, the log-softmax objective, "
+                   "like the plain step (twice in the rotation race's steps, both on the smaller "
+                   "octaves' image), plus jitter, normalization, the log-softmax objective, "
                    "gradient blur and the update. Its defaults make some steps cheaper than the "
                    "plain one: the first two of the three octaves run the model on the smaller "
                    "image (`octave_forward='octave'`), so the ratio can fall below 1.")
