@@ -22,8 +22,9 @@ fresh held-out half, for when the last one has informed a choice.  Generations 0
 held-out half, whose run with the present defaults is the baseline a next change is set
 against: never tune on that one.  Generation 5's held-out half was run once with the same
 defaults, as a second such baseline (never tune on it either).  Both were run once more to
-confirm option final_blur of gd.py, and their raw_bn once more for option normalization, each
-chosen on generations 0-2 beforehand; nothing was chosen on either.
+confirm option final_blur of gd.py, their raw_bn once more for option normalization, and both
+once more for options flip and rotate, each chosen on generations 0-2 beforehand; nothing was
+chosen on either.
 """
 import argparse
 import os

@@ -9,7 +9,8 @@ label, and the returned image is fed as it is.  Per model, label and start (the 
 noise at the family's size), these methods run, 256 iterations each:
 
   auto        gd.gradient_descent with its defaults (mode measured by the race, normalization
-              of the jittered path by the first BatchNorm's running mean)
+              of the jittered path by the first BatchNorm's running mean, rotation per class
+              by the rotation race)
   eval, train gd.gradient_descent with the mode fixed (mode='eval' / 'train')
   student     a plain student method: eval mode, the gradient divided by its mean magnitude,
               lr 0.01, the handout's normalize_and_jitter, a 3x3 box blur every 20 steps, clamp
