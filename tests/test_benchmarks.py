@@ -89,7 +89,7 @@ def test_report_gives_the_once_per_run_measurements_apart_from_a_step():
     assert "`final_blur` off and `normalization` fixed" in text
     older = run.render(run.Results(gd=dict(timing, once_per_run=None)), "m", 0.0)
     assert "final_blur" not in older  # a gd.py without the options: nothing to say
-    assert "rotation race" not in text  # timed without a race to compare with
+    assert "without it (rotate 0)" not in text  # timed without a race to compare with
 
 
 def test_report_gives_the_rotation_races_share_of_a_step():
