@@ -715,8 +715,10 @@ DEFAULT_OPTIONS = {
     'train_forwards': 4,
     # a dict that gradient_descent fills with the chosen 'mode' and both 'estimates' (and,
     # after a race, 'trace': each mode's graded value at its grader's-path steps of the race,
-    # and 'train_error': the standard error of training mode's estimate), and 'final_blur': the
-    # sigma the returned image was blurred with (0.0: none).
+    # and 'train_error': the standard error of training mode's estimate), 'final_blur': the
+    # sigma the returned image was blurred with (0.0: none), and after a rotation race
+    # 'rotation': whether the rotated image was 'kept', the 'angles' probed and its class
+    # 'probabilities' at them.
     'record': None,
     # phase messages (octave ends, the mode decision, the final graded estimate): log(str).
     'log': None,
@@ -1749,15 +1751,15 @@ class _Run(object):
         if values is None:
             self.say('rotation: off (the loss points at no class to measure): upright image')
         elif kept:
-            self.say('rotation: kept (the class reads the same at every angle: probability '
-                     '%.3f to %.3f over %d angles, mean %.2f of the best)'
-                     % (min(values), best, len(values), share))
+            self.say('rotation: kept (the class reads about the same at every angle: mean %.2f '
+                     "of the best angle's probability over %d angles, lowest %.3f)"
+                     % (share, len(values), min(values)))
         else:
             low = int(np.argmin(values))
-            self.say('rotation: off (the class depends on the angle: probability %.3f at %d '
-                     'degrees, %.3f at %d; mean %.2f of the best): the upright image goes on'
-                     % (best, ROTATION_PROBE[int(np.argmax(values))], values[low],
-                        ROTATION_PROBE[low], share))
+            self.say("rotation: off (the class depends on the angle: mean %.2f of the best "
+                     "angle's probability, %.3f at %d degrees, %.3f at %d): the upright image "
+                     'goes on' % (share, best, ROTATION_PROBE[int(np.argmax(values))],
+                                  values[low], ROTATION_PROBE[low]))
         if kept:
             return images
         self.rotate = 0.0
